@@ -1,0 +1,134 @@
+"""Stochastic policies: a module maps a batch of observations to a `torch.distributions` object.
+
+Shapes: observations are (..., obs_dim) float32; a categorical policy's actions are (...,) int64, a
+Gaussian policy's are (..., act_dim) float32. `pi(obs).log_prob(action)` is (...,) for both, so the
+loss code never cares which kind it holds.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+
+
+def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int] = (), activation: str = "relu") -> nn.Sequential:
+    """Linear layers with `activation` between them; `hidden_sizes=()` gives a single Linear."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    sizes = [in_dim, *hidden_sizes, out_dim]
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """Base class: subclasses implement `pi(obs) -> Distribution`."""
+
+    def pi(self, obs: torch.Tensor) -> Distribution:
+        raise NotImplementedError
+
+    def forward(self, obs: torch.Tensor) -> Distribution:
+        return self.pi(obs)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Sample one action per observation (E, ...) -> (E, ...); `deterministic` takes the mode."""
+        dist = self.pi(obs)
+        return self.mode(dist) if deterministic else dist.sample()
+
+    @staticmethod
+    def mode(dist: Distribution) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CategoricalPolicy(Policy):
+    """Softmax over `n_actions` logits; `hidden_sizes=()` is the article's linear policy."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
+        super().__init__()
+        self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
+        self.logits = mlp(self.obs_dim, self.n_actions, hidden_sizes, activation)
+
+    def pi(self, obs: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.logits(obs))
+
+    @staticmethod
+    def mode(dist: Distribution) -> torch.Tensor:
+        return dist.logits.argmax(-1)
+
+
+class DiagonalGaussianPolicy(Policy):
+    """Independent Normals: mean from an MLP, log σ a learned state-independent vector.
+
+    `log_prob` sums the per-dimension log densities, so it is (...,) like the categorical's.
+    Samples are unbounded; clipping to the action space happens only on the way to the env.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        log_std_init: float = 0.0,
+    ):
+        super().__init__()
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.mu = mlp(self.obs_dim, self.act_dim, hidden_sizes, activation)
+        self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
+
+    def pi(self, obs: torch.Tensor) -> Independent:
+        mean = self.mu(obs)
+        return Independent(Normal(mean, self.log_std.exp().expand_as(mean)), 1)
+
+    @staticmethod
+    def mode(dist: Distribution) -> torch.Tensor:
+        return dist.mean
+
+
+SUPPORTED_SPACES = "observations: Box (flattened); actions: Discrete (starting at 0) or 1-D Box"
+
+
+def space_dims(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int, bool]:
+    """(obs_dim, action dim or count, is_discrete); raises a clear error for what we cannot handle."""
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise TypeError(f"unsupported observation space {observation_space}; supported {SUPPORTED_SPACES}")
+    obs_dim = int(torch.tensor(observation_space.shape).prod().item()) if observation_space.shape else 1
+    if isinstance(action_space, gym.spaces.Discrete):
+        if action_space.start != 0:
+            raise TypeError(f"unsupported action space {action_space}; supported {SUPPORTED_SPACES}")
+        return obs_dim, int(action_space.n), True
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return obs_dim, int(action_space.shape[0]), False
+    raise TypeError(f"unsupported action space {action_space}; supported {SUPPORTED_SPACES}")
+
+
+def make_policy(
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    hidden_sizes: Sequence[int] | None = None,
+    activation: str | None = None,
+    log_std_init: float = 0.0,
+) -> Policy:
+    """Pick the policy the action space needs: Discrete -> categorical, Box -> diagonal Gaussian.
+
+    Defaults follow the article: linear categorical, 64-64 ReLU Gaussian mean.
+    """
+    obs_dim, act, discrete = space_dims(observation_space, action_space)
+    if discrete:
+        return CategoricalPolicy(obs_dim, act, hidden_sizes=tuple(hidden_sizes or ()), activation=activation or "tanh")
+    return DiagonalGaussianPolicy(
+        obs_dim,
+        act,
+        hidden_sizes=(64, 64) if hidden_sizes is None else tuple(hidden_sizes),
+        activation=activation or "relu",
+        log_std_init=log_std_init,
+    )

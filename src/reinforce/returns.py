@@ -1,0 +1,67 @@
+"""Discounted returns over a (T, E) rollout: pure tensor functions, computed backwards in time.
+
+Semantics, with a rollout of T steps in E envs:
+- `terminated[t]`: the episode truly ended after step t; nothing follows, so G_t = r_t.
+- `truncated[t]`: a time limit cut the episode after step t. The future was not observed: without a
+  value function the return is cut (G_t = r_t, the article's behaviour); with one, pass
+  `truncation_values[t] = V(final observation)` and G_t = r_t + γ·V.
+- the rollout end (t = T-1, not done): the episode continues outside the batch. Again cut by default
+  (the article's G_{T-1} = r_{T-1}), or bootstrapped with `last_values = V(s_T)`.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The article's returns: G_t = r_t + γ(1 - d_t)·G_{t+1}, with G_{T-1} = r_{T-1}.
+
+    rewards, dones: (T, ...) tensors (dones bool or 0/1). Returns a (T, ...) float tensor.
+    """
+    zeros = torch.zeros_like(rewards, dtype=torch.bool)
+    return bootstrapped_returns(rewards, dones.bool(), zeros, gamma)
+
+
+def bootstrapped_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    truncation_values: torch.Tensor | None = None,
+    last_values: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reward-to-go that keeps termination and truncation apart.
+
+    rewards, terminated, truncated, truncation_values: (T, E); last_values: (E,).
+    Missing values mean "cut the return there" (bootstrap with 0).
+    """
+    if rewards.shape != terminated.shape or rewards.shape != truncated.shape:
+        raise ValueError(
+            f"rewards {tuple(rewards.shape)}, terminated {tuple(terminated.shape)} and truncated "
+            f"{tuple(truncated.shape)} must have the same (T, E) shape"
+        )
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    continues = ~(terminated.bool() | truncated.bool())
+    # The value that stands in for G_{t+1} where the episode was cut by a time limit.
+    cut_value = torch.zeros_like(rewards) if truncation_values is None else truncation_values * truncated
+    returns = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0]) if last_values is None else last_values.to(rewards.dtype)
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        following = rewards[t] + gamma * torch.where(continues[t], following, cut_value[t])
+        returns[t] = following
+    return returns
+
+
+def total_returns(returns: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
+    """Broadcast each episode's G_0 to all of its steps (the article's first, higher-variance form).
+
+    returns: (T, E) reward-to-go; episode_start: (T, E) bool, True where a step opens an episode
+    segment inside the rollout (row 0 always counts as a start). Returns (T, E).
+    """
+    out = torch.empty_like(returns)
+    current = returns[0]
+    for t in range(returns.shape[0]):
+        current = torch.where(episode_start[t], returns[t], current)
+        out[t] = current
+    return out

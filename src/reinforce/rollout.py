@@ -1,0 +1,119 @@
+"""Rollout collection: T steps in each of E envs into preallocated (T, E, ...) tensors.
+
+The collector owns the env's current observation and each env's running episode return, so episodes
+are scored whole even when they span the end of one rollout and the start of the next
+(`reset_each_epoch=False`). Nothing leaves the device during the loop: episode ends are recorded as
+(T, E) masks and turned into lists of returns once, after the loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from reinforce.policies import Policy
+from reinforce.vector import VecEnv
+
+
+@dataclass
+class Batch:
+    """One rollout. T = steps per env, E = envs."""
+
+    obs: torch.Tensor  # (T, E, obs_dim) float32: s_t
+    actions: torch.Tensor  # (T, E) int64 or (T, E, act_dim) float32: the policy's raw samples
+    rewards: torch.Tensor  # (T, E) float32: r_t
+    terminated: torch.Tensor  # (T, E) bool: true end after step t
+    truncated: torch.Tensor  # (T, E) bool: time limit after step t
+    last_obs: torch.Tensor  # (E, obs_dim): s_T, where the rollout stops (for bootstrapping)
+    episode_returns: torch.Tensor  # (n,) undiscounted returns of the episodes that ended in this rollout
+    episode_lengths: torch.Tensor  # (n,) their lengths in steps
+    final_obs: torch.Tensor | None = None  # (T, E, obs_dim): last obs of episodes ending at t, if kept
+
+    @property
+    def dones(self) -> torch.Tensor:
+        """(T, E) bool: the episode ended after step t, for either reason."""
+        return self.terminated | self.truncated
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.numel()
+
+
+class RolloutCollector:
+    """Steps `policy` in `env` for `steps` steps per env and returns a `Batch`."""
+
+    def __init__(
+        self,
+        env: VecEnv,
+        policy: Policy,
+        steps: int,
+        reset_each_epoch: bool = True,
+        keep_final_obs: bool = False,
+    ):
+        self.env, self.policy, self.steps = env, policy, int(steps)
+        self.reset_each_epoch = reset_each_epoch
+        self.keep_final_obs = keep_final_obs
+        self.device = torch.device(env.device)
+        self.obs_E: torch.Tensor | None = None
+        self._seed = getattr(env, "first_reset_seed", None)
+        num_envs = env.num_envs
+        self.running_return_E = torch.zeros(num_envs, device=self.device)
+        self.running_length_E = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    def reset(self) -> None:
+        """Reset every env; the first call uses the env's seed, later ones continue its RNG stream."""
+        self.obs_E, _ = self.env.reset(seed=self._seed)
+        self._seed = None
+        self.running_return_E.zero_()
+        self.running_length_E.zero_()
+
+    @torch.no_grad()
+    def collect(self) -> Batch:
+        if self.obs_E is None or self.reset_each_epoch:
+            self.reset()
+        T, E = self.steps, self.env.num_envs
+        obs_E = self.obs_E
+        obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=torch.float32, device=self.device)
+        actions_TE: torch.Tensor | None = None
+        rewards_TE = torch.empty((T, E), device=self.device)
+        terminated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)
+        truncated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)
+        # Running return and length *after* step t; read at the rows where an episode ended.
+        ret_TE = torch.empty((T, E), device=self.device)
+        len_TE = torch.empty((T, E), dtype=torch.long, device=self.device)
+        final_TE = torch.zeros_like(obs_TE) if self.keep_final_obs else None
+
+        for t in range(T):
+            action_E = self.policy.pi(obs_E).sample()
+            if actions_TE is None:  # allocated once the action's shape and dtype are known
+                actions_TE = torch.empty((T, *action_E.shape), dtype=action_E.dtype, device=self.device)
+            next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
+            obs_TE[t] = obs_E
+            actions_TE[t] = action_E
+            rewards_TE[t] = reward_E
+            terminated_TE[t] = term_E
+            truncated_TE[t] = trunc_E
+            done_E = term_E | trunc_E
+            self.running_return_E += reward_E
+            self.running_length_E += 1
+            ret_TE[t] = self.running_return_E
+            len_TE[t] = self.running_length_E
+            self.running_return_E.masked_fill_(done_E, 0.0)
+            self.running_length_E.masked_fill_(done_E, 0)
+            if final_TE is not None:
+                final_TE[t] = info.get("final_obs", next_obs_E)
+            obs_E = next_obs_E
+
+        self.obs_E = obs_E
+        dones_TE = terminated_TE | truncated_TE
+        return Batch(
+            obs=obs_TE,
+            actions=actions_TE,
+            rewards=rewards_TE,
+            terminated=terminated_TE,
+            truncated=truncated_TE,
+            last_obs=obs_E,
+            episode_returns=ret_TE[dones_TE],
+            episode_lengths=len_TE[dones_TE],
+            final_obs=final_TE,
+        )

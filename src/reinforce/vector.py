@@ -1,0 +1,148 @@
+"""Vector environments that speak torch: `make_vec_env(env_id, num_envs, seed, backend=...)`.
+
+Every backend returns an object with the same small surface (the `VecEnv` protocol below):
+`reset() -> obs (E, obs_dim)`, `step(actions) -> (obs, reward, terminated, truncated, info)`, all
+float32/bool torch tensors on `device`. Gymnasium backends run in SAME_STEP autoreset mode: the step
+that ends an episode returns the *reset* observation and puts the last one in `info["final_obs"]`,
+so every row of a rollout is a real transition (no ignored-action reset rows to mask out).
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+from reinforce.policies import space_dims
+
+BACKENDS = ("auto", "native", "sync", "async")
+
+
+class VecEnv(Protocol):
+    num_envs: int
+    single_observation_space: gym.Space
+    single_action_space: gym.Space
+    device: torch.device
+
+    def reset(self, *, seed: int | None = None) -> tuple[torch.Tensor, dict]: ...
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]: ...
+
+    def close(self) -> None: ...
+
+
+def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec for `env_id`, or a ValueError that suggests close ids."""
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as err:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " See gymnasium.pprint_registry() for all ids."
+        raise ValueError(f"unknown environment id {env_id!r} ({err.__class__.__name__}).{hint}") from None
+
+
+class GymnasiumVecEnv:
+    """Wraps a Gymnasium numpy `VectorEnv` (SAME_STEP autoreset) so that it takes and gives torch tensors.
+
+    Box actions are clipped to the space's bounds here, on the way to the env only: the policy's
+    unclipped sample is what the rollout stores and scores.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv, device: torch.device | str = "cpu"):
+        mode = env.metadata.get("autoreset_mode")
+        if mode is not AutoresetMode.SAME_STEP:
+            raise ValueError(f"GymnasiumVecEnv needs SAME_STEP autoreset, got {mode}")
+        self.env = env
+        self.num_envs = env.num_envs
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        self.device = torch.device(device)
+        self.obs_dim, _, self.discrete = space_dims(self.single_observation_space, self.single_action_space)
+        if not self.discrete:
+            self._low = np.asarray(self.single_action_space.low, dtype=np.float32)
+            self._high = np.asarray(self.single_action_space.high, dtype=np.float32)
+        self.spec = env.spec
+
+    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim), device=self.device)
+
+    def reset(self, *, seed: int | None = None) -> tuple[torch.Tensor, dict]:
+        obs, info = self.env.reset(seed=seed)
+        return self._obs(obs), info
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        act = actions.detach().cpu().numpy()
+        act = act.astype(np.int64) if self.discrete else np.clip(act, self._low, self._high)
+        obs, reward, terminated, truncated, info = self.env.step(act)
+        if "final_obs" in info:
+            done = np.logical_or(terminated, truncated)
+            final = np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim).copy()
+            for i in np.flatnonzero(done):  # only the envs that just ended carry a final obs
+                final[i] = np.asarray(info["final_obs"][i], dtype=np.float32).reshape(self.obs_dim)
+            info = {**info, "final_obs": torch.as_tensor(final, device=self.device)}
+        return (
+            self._obs(obs),
+            torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device),
+            torch.as_tensor(np.asarray(terminated, dtype=bool), device=self.device),
+            torch.as_tensor(np.asarray(truncated, dtype=bool), device=self.device),
+            info,
+        )
+
+    def render(self) -> Any:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _native_constructor(env_id: str):
+    try:
+        from reinforce.envs.native import NATIVE_ENVS
+    except ImportError:  # native envs not built in this install
+        return None
+    return NATIVE_ENVS.get(env_id)
+
+
+def make_vec_env(
+    env_id: str,
+    num_envs: int = 1,
+    seed: int | None = None,
+    backend: str = "auto",
+    device: torch.device | str = "cpu",
+    env_kwargs: dict | None = None,
+) -> VecEnv:
+    """A vector env of `num_envs` copies of `env_id` yielding torch tensors on `device`.
+
+    backend: "auto" (native batched tensor env when we have one for the id, else "sync"),
+    "native", "sync" (Gymnasium SyncVectorEnv) or "async" (AsyncVectorEnv, one process per env).
+    `seed` seeds sub-env i with seed + i on the first reset.
+    """
+    import reinforce.envs  # noqa: F401  (registers reinforce/* ids before the lookup)
+
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    spec = check_env_id(env_id)
+    env_kwargs = dict(env_kwargs or {})
+    native = _native_constructor(spec.id)
+    if backend == "native" and native is None:
+        raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
+    if backend in ("auto", "native") and native is not None:
+        env = native(num_envs, device=device, seed=seed, **env_kwargs)
+    else:
+        mode = "async" if backend == "async" else "sync"
+        vec = gym.make_vec(
+            spec.id,
+            num_envs=num_envs,
+            vectorization_mode=mode,
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            **env_kwargs,
+        )
+        env = GymnasiumVecEnv(vec, device=device)
+    space_dims(env.single_observation_space, env.single_action_space)  # clear error if unsupported
+    env.first_reset_seed = seed  # the collector's first reset uses it; later resets continue the RNG
+    return env

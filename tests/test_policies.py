@@ -1,0 +1,71 @@
+"""Policies: log-probs against hand-computed values; the action space picks the distribution."""
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, make_policy
+
+
+def test_categorical_log_prob_is_log_softmax_of_linear_logits():
+    policy = CategoricalPolicy(obs_dim=3, n_actions=2)
+    layer = policy.logits[0]
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]]))
+        layer.bias.copy_(torch.tensor([0.1, -0.2]))
+    obs = torch.tensor([[1.0, 2.0, 3.0]])
+    z0, z1 = 1 - 3 + 0.1, 0.5 + 4 - 0.2  # -1.9, 4.3
+    want = z1 - math.log(math.exp(z0) + math.exp(z1))
+    assert policy.pi(obs).log_prob(torch.tensor([1])).item() == pytest.approx(want, abs=1e-6)
+    assert len(list(policy.parameters())) == 2  # linear: one weight, one bias
+
+
+def test_gaussian_log_prob_is_sum_of_independent_normals():
+    policy = DiagonalGaussianPolicy(obs_dim=4, act_dim=3, hidden_sizes=(8,), log_std_init=0.3)
+    with torch.no_grad():
+        policy.log_std.copy_(torch.tensor([0.3, -0.7, 1.1]))
+    obs = torch.randn(5, 4)
+    action = torch.randn(5, 3)
+    dist = policy.pi(obs)
+    mean = policy.mu(obs).detach()
+    std = policy.log_std.exp().detach()
+    per_dim = -((action - mean) ** 2) / (2 * std**2) - torch.log(std) - 0.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(dist.log_prob(action), per_dim.sum(-1))
+    assert dist.log_prob(action).shape == (5,)
+    assert dist.sample().shape == (5, 3)
+
+
+def test_gaussian_default_is_article_mlp():
+    policy = make_policy(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Box(-1, 1, (1,)))
+    assert isinstance(policy, DiagonalGaussianPolicy)
+    shapes = [tuple(m.weight.shape) for m in policy.mu if isinstance(m, torch.nn.Linear)]
+    assert shapes == [(64, 5), (64, 64), (1, 64)]
+    assert any(isinstance(m, torch.nn.ReLU) for m in policy.mu)
+
+
+def test_make_policy_picks_categorical_for_discrete():
+    policy = make_policy(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(3))
+    assert isinstance(policy, CategoricalPolicy) and policy.n_actions == 3
+
+
+@pytest.mark.parametrize(
+    "obs_space, act_space, word",
+    [
+        (gym.spaces.Discrete(4), gym.spaces.Discrete(2), "observation"),
+        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.MultiDiscrete([2, 2]), "action"),
+        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.Box(-1, 1, (2, 2)), "action"),
+    ],
+)
+def test_unsupported_spaces_are_named(obs_space, act_space, word):
+    with pytest.raises(TypeError, match=f"unsupported {word} space.*supported"):
+        make_policy(obs_space, act_space)
+
+
+def test_deterministic_act_takes_mode():
+    policy = DiagonalGaussianPolicy(obs_dim=2, act_dim=1, hidden_sizes=())
+    obs = torch.randn(4, 2)
+    torch.testing.assert_close(policy.act(obs, deterministic=True), policy.mu(obs).detach())
+    cat = CategoricalPolicy(obs_dim=2, n_actions=3)
+    assert torch.equal(cat.act(obs, deterministic=True), cat.logits(obs).argmax(-1))

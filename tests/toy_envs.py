@@ -1,0 +1,90 @@
+"""Small envs with known answers, for tests. Registered under the `tests/` namespace."""
+from __future__ import annotations
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+class CountdownEnv(gym.Env):
+    """Episode k of this env lasts `lengths[k % len(lengths)]` steps, then terminates.
+
+    Observation: [step index within the episode, episode index]; reward at step i (1-based) is i,
+    so an episode of length L returns L(L+1)/2. With `truncate_at`, a TimeLimit-like cut is
+    reported as truncation instead when the step index reaches it first.
+    """
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, lengths=(3, 5), truncate_at: int | None = None):
+        self.lengths, self.truncate_at = tuple(lengths), truncate_at
+        self.episode, self.step_index = -1, 0
+
+    def _obs(self):
+        return np.array([self.step_index, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.step_index = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.step_index += 1
+        length = self.lengths[self.episode % len(self.lengths)]
+        terminated = self.step_index >= length
+        truncated = not terminated and self.truncate_at is not None and self.step_index >= self.truncate_at
+        return self._obs(), float(self.step_index), terminated, truncated, {}
+
+
+class TinyMDP(gym.Env):
+    """Two states, two actions, fixed horizon H: small enough to enumerate every trajectory.
+
+    Observation: one-hot state. P(s'=1 | s, a) = P1[s, a]; reward R[s, a]; terminates after H steps.
+    """
+
+    H = 3
+    P0 = np.array([0.6, 0.4])
+    P1 = np.array([[0.2, 0.7], [0.5, 0.9]])
+    R = np.array([[1.0, 0.0], [-0.5, 2.0]])
+    observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.s = int(self.np_random.random() < self.P0[1])
+        return np.eye(2, dtype=np.float32)[self.s], {}
+
+    def step(self, action):
+        a = int(action)
+        reward = float(self.R[self.s, a])
+        self.s = int(self.np_random.random() < self.P1[self.s, a])
+        self.t += 1
+        return np.eye(2, dtype=np.float32)[self.s], reward, self.t >= self.H, False, {}
+
+    @classmethod
+    def exact_objective(cls, policy) -> torch.Tensor:
+        """J(θ) = E[Σ_t r_t] (γ = 1) by enumerating all trajectories; differentiable in θ."""
+        probs = policy.pi(torch.eye(2)).probs  # (state, action)
+        total = torch.zeros(())
+        for s0 in (0, 1):
+            for steps in itertools.product((0, 1), repeat=2 * cls.H):  # (a_t, s_{t+1}) pairs
+                p, ret, s = torch.tensor(cls.P0[s0]), 0.0, s0
+                for t in range(cls.H):
+                    a, s_next = steps[2 * t], steps[2 * t + 1]
+                    p_next = cls.P1[s, a] if s_next == 1 else 1 - cls.P1[s, a]
+                    p = p * probs[s, a] * p_next
+                    ret += cls.R[s, a]
+                    s = s_next
+                total = total + p * ret
+        return total
+
+
+def register() -> None:
+    for env_id, entry in (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP)):
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=entry)
