@@ -38,10 +38,10 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec for `env_id`, or a ValueError that suggests close ids."""
     try:
         return gym.spec(env_id)
-    except gym.error.Error as err:
+    except gym.error.Error:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else " See gymnasium.pprint_registry() for all ids."
-        raise ValueError(f"unknown environment id {env_id!r} ({err.__class__.__name__}).{hint}") from None
+        raise ValueError(f"unknown environment id {env_id!r}.{hint}") from None
 
 
 class GymnasiumVecEnv:

@@ -1,9 +1,9 @@
 """Native batched environments whose whole state lives in torch tensors.
 
-Every environment here steps all ``num_envs`` copies with a handful of tensor
-ops -- no Python loop over environments and no host synchronisation in
-:meth:`TorchVectorEnv.step` -- so the same code runs on CPU or CUDA and
-scales to tens of thousands of environments.
+Every environment here steps all ``num_envs`` copies with a fixed handful of
+tensor ops -- no Python loop over environments and no host synchronisation in
+:meth:`TorchVectorEnv.step` -- so the same code runs on CPU or CUDA and scales
+to tens of thousands of environments.
 
 Implemented ids (see :data:`NATIVE_ENVS` and :func:`make_native`):
 
@@ -20,21 +20,20 @@ Conventions shared by all of them:
   step the returned observation is already the first observation of the next
   episode; the true last observation is in ``info["final_obs"]`` (a full
   ``(E, obs_dim)`` tensor that equals ``obs`` wherever the env did not end).
-  The reset is done by ``torch.where`` selection: fresh initial states are
-  drawn for *all* envs every step and selected where ``terminated |
-  truncated``, so the random stream consumed per step does not depend on the
-  data.
+  The reset is a ``torch.where`` selection: fresh initial states are drawn for
+  *all* envs every step and selected where ``terminated | truncated``, so the
+  random stream consumed per step does not depend on the data.
 * ``truncated`` is ``True`` only when the time limit was hit and the env did
-  not terminate in the same step.
+  not terminate in the same step.  ``max_episode_steps=None`` disables it.
 * The physics state, observations and rewards use ``dtype`` (default
-  ``torch.float32``; pass ``torch.float64`` for bit-for-bit-ish parity checks
-  against the NumPy references).  The observation space dtype follows it.
+  ``torch.float32``; pass ``torch.float64`` for tight parity checks against the
+  NumPy references).  The observation space's dtype follows it.
 * One ``torch.Generator`` per env object (on the env's device) drives all
   randomness; ``seed=`` at construction or ``reset(seed=...)`` seeds it.
   :meth:`TorchVectorEnv.get_state` / :meth:`TorchVectorEnv.set_state`
   capture and restore physics, step counters and generator state exactly.
-* Returned tensors are fresh each step (never a reused buffer), so callers may
-  keep them in rollout storage without copying.
+* Returned tensors are fresh each step (never views of the internal state or a
+  reused buffer), so callers may keep or modify them without copying.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ __all__ = [
 
 
 class _EnvDefault:
-    """Sentinel: "use the environment's own default episode length"."""
+    """Sentinel type: "use the environment's own default episode length"."""
 
     def __repr__(self) -> str:  # shows up in signatures / docs
         return "<env default>"
@@ -71,19 +70,18 @@ class _EnvDefault:
 
 ENV_DEFAULT: Any = _EnvDefault()
 
-_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16,
-              torch.bfloat16: np.float32}
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
 
 
 class TorchVectorEnv(gymnasium.vector.VectorEnv):
-    """Base class: batched env with all state in torch tensors, same-step autoreset.
+    """Base class: batched env with all state in torch tensors and same-step autoreset.
 
-    Subclasses define the class attributes ``env_id``, ``default_max_episode_steps``,
-    ``state_dim`` and implement :meth:`_sample_reset`, :meth:`_observe`,
-    :meth:`_physics` and :meth:`_build_spaces` (and optionally :meth:`_draw`).
+    Subclasses set the class attributes ``env_id``, ``default_max_episode_steps`` and
+    ``state_dim`` and implement :meth:`_build_spaces`, :meth:`_sample_reset`,
+    :meth:`_observe`, :meth:`_physics` (and :meth:`_draw` for rendering).
 
-    Internally the physics state is stored component-major, shape ``(state_dim, E)``,
-    so every component is a contiguous row; :meth:`get_state` exposes it as ``(E, state_dim)``.
+    The physics state is an ``(E, state_dim)`` tensor of ``dtype`` that is replaced (never
+    modified in place) every step, so snapshots and returned tensors are never aliased.
     """
 
     metadata: dict[str, Any] = {
@@ -137,8 +135,7 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
-        # Physics state (state_dim, E) and per-env step counters; set by reset/set_state.
-        self._state: torch.Tensor | None = None
+        self._state: torch.Tensor | None = None  # (E, state_dim), set by reset / set_state
         self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         self._renderer: Any = None
 
@@ -147,25 +144,27 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         raise NotImplementedError
 
     def _sample_reset(self) -> torch.Tensor:
-        """Fresh initial states for all envs, shape (state_dim, E), dtype ``self.dtype``."""
+        """Fresh initial states for all envs, (E, state_dim) of ``self.dtype``."""
         raise NotImplementedError
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
-        """Observation (E, obs_dim) of a (state_dim, E) state."""
+        """Observation (E, obs_dim), a new tensor (never a view of ``state``)."""
         raise NotImplementedError
 
     def _physics(
         self, state: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: returns (next_state (D,E), final_obs (E,obs_dim), reward (E,), terminated (E,) bool)."""
+        """One step of all envs.
+
+        Returns ``(next_state (E, D), final_obs (E, obs_dim), reward (E,), terminated (E,) bool)``,
+        all new tensors; ``final_obs`` must not share memory with ``next_state``.
+        """
         raise NotImplementedError
 
     def _prepare_actions(self, actions: Any) -> torch.Tensor:
-        """Continuous actions -> (E,) tensor of ``self.dtype`` on device (clipping is the env's job)."""
+        """Continuous actions -> (E,) tensor of ``self.dtype`` on device (clipping is the physics' job)."""
         a = torch.as_tensor(actions, device=self.device)
-        if a.requires_grad:
-            a = a.detach()
-        return a.to(self.dtype).reshape(self.num_envs)
+        return a.detach().to(self.dtype).reshape(self.num_envs)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -181,47 +180,44 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         else:
             mask = torch.as_tensor(mask, device=self.device, dtype=torch.bool).reshape(self.num_envs)
-            self._state = torch.where(mask, fresh, self._state)
+            self._state = torch.where(mask.unsqueeze(1), fresh, self._state)
             self._steps = self._steps.masked_fill(mask, 0)
         return self._observe(self._state), {}
 
     def step(
         self, actions: Any
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Step all envs; ended envs are auto-reset in this same call (see module docstring)."""
         if self._state is None:
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
-        a = self._prepare_actions(actions)
-        stepped, final_obs, reward, terminated = self._physics(self._state, a)
+        stepped, final_obs, reward, terminated = self._physics(self._state, self._prepare_actions(actions))
 
         steps = self._steps + 1
         if self.max_episode_steps is None:
-            truncated = torch.zeros_like(terminated)
             done = terminated
+            truncated = torch.zeros_like(terminated)
         else:
-            time_up = steps >= self.max_episode_steps
-            done = terminated | time_up
-            truncated = time_up.logical_and_(terminated.logical_not())
+            done = (steps >= self.max_episode_steps).logical_or_(terminated)
+            truncated = torch.logical_xor(done, terminated)  # time limit hit and not terminated
 
-        fresh = self._sample_reset()
-        self._state = torch.where(done, fresh, stepped)
+        self._state = torch.where(done.unsqueeze(1), self._sample_reset(), stepped)
         self._steps = steps.masked_fill_(done, 0)
-        obs = torch.where(done.unsqueeze(1), self._observe(fresh), final_obs)
-        return obs, reward, terminated, truncated, {"final_obs": final_obs}
+        return self._observe(self._state), reward, terminated, truncated, {"final_obs": final_obs}
 
     # ------------------------------------------------------------------ state capture
     def get_state(self) -> dict[str, torch.Tensor]:
-        """Snapshot for exact resume: physics ``state`` (E, state_dim), ``steps`` (E,), ``rng`` (generator state)."""
+        """Snapshot for exact resume: ``state`` (E, state_dim), ``steps`` (E,) int32, ``rng`` (uint8)."""
         if self._state is None:
             raise RuntimeError(f"{type(self).__name__}: call reset() before get_state()")
         return {
-            "state": self._state.T.clone(),
+            "state": self._state.clone(),
             "steps": self._steps.clone(),
-            "rng": self._gen.get_state().clone(),
+            "rng": self._gen.get_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore a snapshot from :meth:`get_state` (of an env with the same ``num_envs``)."""
-        s = torch.as_tensor(state["state"], device=self.device, dtype=self.dtype)
+        """Restore a snapshot from :meth:`get_state` (``rng`` is optional)."""
+        s = torch.as_tensor(state["state"], device=self.device, dtype=self.dtype).detach()
         if s.shape != (self.num_envs, self.state_dim):
             raise ValueError(
                 f"state has shape {tuple(s.shape)}, expected {(self.num_envs, self.state_dim)}"
@@ -229,15 +225,16 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         steps = torch.as_tensor(state["steps"], device=self.device, dtype=torch.int32)
         if steps.shape != (self.num_envs,):
             raise ValueError(f"steps has shape {tuple(steps.shape)}, expected {(self.num_envs,)}")
-        self._state = s.T.clone(memory_format=torch.contiguous_format)
+        rng = state.get("rng")
+        if rng is not None:
+            self._gen.set_state(torch.as_tensor(rng, dtype=torch.uint8, device="cpu"))
+        self._state = s.clone(memory_format=torch.contiguous_format)
         self._steps = steps.clone()
-        if "rng" in state and state["rng"] is not None:
-            self._gen.set_state(torch.as_tensor(state["rng"], dtype=torch.uint8, device="cpu"))
 
     @property
     def state(self) -> torch.Tensor | None:
-        """Current physics state as an (E, state_dim) view (read-only by convention)."""
-        return None if self._state is None else self._state.T
+        """Current physics state (E, state_dim); the live tensor, do not modify it in place."""
+        return self._state
 
     @property
     def elapsed_steps(self) -> torch.Tensor:
@@ -250,11 +247,10 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> np.ndarray | None:
-        """RGB array (H, W, 3) uint8 of env 0 (rendered whatever ``render_mode`` is)."""
+        """RGB array (H, W, 3) uint8 of env 0 (whatever ``render_mode`` is); None before reset."""
         if self._state is None:
             return None
-        s0 = self._state[:, 0].detach().to("cpu", torch.float64).numpy()
-        return self._draw(s0)
+        return self._draw(self._state[0].detach().to("cpu", torch.float64).numpy())
 
     def _draw(self, s0: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -268,21 +264,24 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         return f"{type(self).__name__}({self.env_id}, num_envs={self.num_envs}, device={self.device})"
 
     # ------------------------------------------------------------------ helpers
-    def _uniform(self, low: torch.Tensor | float, high: torch.Tensor | float, rows: int) -> torch.Tensor:
-        u = torch.rand((rows, self.num_envs), generator=self._gen, device=self.device, dtype=self.dtype)
-        return u.mul_(high - low).add_(low)
+    def _scalar(self, value: float) -> torch.Tensor:
+        return torch.tensor(value, dtype=self.dtype, device=self.device)
 
-    def _const(self, values: list[float]) -> torch.Tensor:
-        """Column vector (len, 1) constant on device, for broadcasting against (D, E)."""
-        return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
+    def _row(self, values: list[float]) -> torch.Tensor:
+        """(state_dim,) constant on device, broadcasting against (E, state_dim)."""
+        return torch.tensor(values, dtype=self.dtype, device=self.device)
+
+    def _rand(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.rand(shape, generator=self._gen, device=self.device, dtype=self.dtype)
 
 
 # ====================================================================== CartPole
 class TorchCartPoleV1(TorchVectorEnv):
     """Gymnasium ``CartPole-v1`` dynamics (Euler integrator), 500 step limit.
 
-    Actions: (E,) ints in {0, 1} (any numeric dtype; ``> 0.5`` means push right).
-    Observation: [x, x_dot, theta, theta_dot].  Reward 1 every step incl. the terminating one.
+    Actions: (E,) in {0, 1}, any numeric dtype (``> 0.5`` pushes right).
+    Observation = state = [x, x_dot, theta, theta_dot].  Reward 1 every step, incl. the terminating one.
+    Reset: all four uniform in (-0.05, 0.05).
     """
 
     env_id = "CartPole-v1"
@@ -300,6 +299,11 @@ class TorchCartPoleV1(TorchVectorEnv):
     theta_threshold_radians = 12 * 2 * math.pi / 360
     x_threshold = 2.4
 
+    def __init__(self, num_envs: int, **kwargs: Any) -> None:
+        super().__init__(num_envs, **kwargs)
+        self._force_right = self._scalar(self.force_mag)
+        self._force_left = self._scalar(-self.force_mag)
+
     def _build_spaces(self, np_dtype):
         high = np.array(
             [self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np.float32
@@ -307,32 +311,35 @@ class TorchCartPoleV1(TorchVectorEnv):
         return spaces.Box(-high, high, dtype=np_dtype), spaces.Discrete(2)
 
     def _prepare_actions(self, actions: Any) -> torch.Tensor:
-        a = torch.as_tensor(actions, device=self.device)
-        return (a.reshape(self.num_envs) > 0.5)  # bool: push right
+        return torch.as_tensor(actions, device=self.device).reshape(self.num_envs) > 0.5
 
     def _sample_reset(self) -> torch.Tensor:
-        return self._uniform(-0.05, 0.05, 4)
+        return self._rand((self.num_envs, 4)).mul_(0.1).sub_(0.05)  # U(-0.05, 0.05)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
-        return state.T.contiguous()
+        return state.clone()
 
     def _physics(self, state, right):
-        x, x_dot, theta, theta_dot = state.unbind(0)
-        force = torch.where(right, self.force_mag, -self.force_mag).to(self.dtype)
+        theta, theta_dot = state[:, 2], state[:, 3]
+        pml, tm = self.polemass_length, self.total_mass
+        force = torch.where(right, self._force_right, self._force_left)
         costheta = torch.cos(theta)
         sintheta = torch.sin(theta)
-        # Same operation order as gymnasium's CartPoleEnv.step.
-        temp = theta_dot.square().mul_(self.polemass_length).mul_(sintheta).add_(force).div_(self.total_mass)
-        denom = costheta.square().mul_(self.masspole).div_(self.total_mass).neg_().add_(4.0 / 3.0).mul_(self.length)
-        thetaacc = (sintheta * self.gravity).sub_(costheta * temp).div_(denom)
-        xacc = temp - (thetaacc * self.polemass_length).mul_(costheta).div_(self.total_mass)
-
-        tau = self.tau
-        nxt = torch.stack((x_dot, xacc, theta_dot, thetaacc)).mul_(tau).add_(state)  # Euler, all 4 at once
-        nx, ntheta = nxt[0], nxt[2]
-        terminated = (nx.abs() > self.x_threshold) | (ntheta.abs() > self.theta_threshold_radians)
+        # gymnasium: temp = (force + pml * theta_dot**2 * sintheta) / total_mass
+        temp = torch.addcmul(force, theta_dot.square(), sintheta, value=pml).div_(tm)
+        # thetaacc = (g * sin - cos * temp) / (length * (4/3 - masspole * cos**2 / total_mass))
+        denom = costheta.square().mul_(-self.masspole * self.length / tm).add_(4.0 / 3.0 * self.length)
+        thetaacc = torch.addcmul(sintheta.mul_(self.gravity), costheta, temp, value=-1.0).div_(denom)
+        # xacc = temp - pml * thetaacc * cos / total_mass
+        xacc = torch.addcmul(temp, thetaacc, costheta, value=-pml / tm)
+        # Euler: positions advance with the old velocities, velocities with the accelerations.
+        deriv = torch.stack((state[:, 1], xacc, theta_dot, thetaacc), dim=1)
+        nxt = torch.add(state, deriv, alpha=self.tau)
+        terminated = (nxt[:, 0].abs() > self.x_threshold).logical_or_(
+            nxt[:, 2].abs() > self.theta_threshold_radians
+        )
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
-        return nxt, nxt.T.contiguous(), reward, terminated
+        return nxt, nxt.clone(), reward, terminated
 
     def _draw(self, s0):
         if self._renderer is None:
@@ -352,9 +359,11 @@ class TorchCartPoleV0(TorchCartPoleV1):
 
 # ====================================================================== Pendulum
 class TorchPendulumV1(TorchVectorEnv):
-    """Gymnasium ``Pendulum-v1`` (g=10 by default), 200 step limit, never terminates.
+    """Gymnasium ``Pendulum-v1`` (``g=10`` by default), 200 step limit, never terminates.
 
-    Actions: (E, 1) (or (E,)) torques, clipped to [-2, 2].  Observation: [cos θ, sin θ, θ_dot].
+    State [θ, θ_dot]; actions (E, 1) or (E,) torques, clipped to [-2, 2];
+    observation [cos θ, sin θ, θ_dot]; reward -(angle_normalize(θ)² + .1 θ_dot² + .001 u²)
+    on the pre-step state; reset θ ~ U(-π, π), θ_dot ~ U(-1, 1).
     """
 
     metadata = {**TorchVectorEnv.metadata, "render_fps": 30}
@@ -371,7 +380,7 @@ class TorchPendulumV1(TorchVectorEnv):
     def __init__(self, num_envs: int, *, g: float = 10.0, **kwargs: Any) -> None:
         self.g = float(g)
         super().__init__(num_envs, **kwargs)
-        self._reset_high = self._const([math.pi, 1.0])
+        self._reset_span = self._row([2 * math.pi, 2.0])
         self._last_u: torch.Tensor | None = None
 
     def _build_spaces(self, np_dtype):
@@ -381,25 +390,25 @@ class TorchPendulumV1(TorchVectorEnv):
         return obs_space, act_space
 
     def _sample_reset(self) -> torch.Tensor:
-        u = torch.rand((2, self.num_envs), generator=self._gen, device=self.device, dtype=self.dtype)
-        return u.mul_(2.0).sub_(1.0).mul_(self._reset_high)  # U(-high, high)
+        return self._rand((self.num_envs, 2)).sub_(0.5).mul_(self._reset_span)  # U(-(π, 1), (π, 1))
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
-        th, thdot = state.unbind(0)
-        return torch.stack((torch.cos(th), torch.sin(th), thdot), dim=1)
+        th = state[:, 0]
+        return torch.stack((torch.cos(th), torch.sin(th), state[:, 1]), dim=1)
 
     def _physics(self, state, a):
-        th, thdot = state.unbind(0)
-        u = a.clamp(-self.max_torque, self.max_torque)
-        self._last_u = u
-        # angle_normalize(th)**2 + .1 * thdot**2 + .001 * u**2
-        norm = torch.remainder(th + math.pi, 2 * math.pi).sub_(math.pi)
-        costs = norm.square_().add_(thdot.square().mul_(0.1)).add_(u.square().mul_(0.001))
+        th, thdot = state[:, 0], state[:, 1]
         g, m, l, dt = self.g, self.m, self.l, self.dt
-        newthdot = (torch.sin(th) * (3 * g / (2 * l))).add_(u * (3.0 / (m * l**2))).mul_(dt).add_(thdot)
+        u = a.clamp(-self.max_torque, self.max_torque)
+        self._last_u = u  # for render()
+        # costs = angle_normalize(th)**2 + .1 * thdot**2 + .001 * u**2
+        costs = torch.remainder(th + math.pi, 2 * math.pi).sub_(math.pi).square_()
+        costs = costs.addcmul_(thdot, thdot, value=0.1).addcmul_(u, u, value=0.001)
+        # newthdot = clip(thdot + (3g/(2l) sin(th) + 3/(m l²) u) dt, ±max_speed); newth = th + newthdot dt
+        newthdot = torch.sin(th).mul_(3 * g / (2 * l)).add_(u, alpha=3.0 / (m * l**2)).mul_(dt).add_(thdot)
         newthdot = newthdot.clamp_(-self.max_speed, self.max_speed)
-        newth = th + newthdot * dt
-        nxt = torch.stack((newth, newthdot))
+        newth = torch.add(th, newthdot, alpha=dt)
+        nxt = torch.stack((newth, newthdot), dim=1)
         final_obs = torch.stack((torch.cos(newth), torch.sin(newth), newthdot), dim=1)
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return nxt, final_obs, costs.neg_(), terminated
@@ -416,73 +425,83 @@ class TorchPendulumV1(TorchVectorEnv):
 
 # ====================================================================== CartPole swing-up
 class TorchCartPoleSwingUpV0(TorchVectorEnv):
-    """Cart-pole swing-up (``reinforce/CartPoleSwingUp-v0``), reward ``cos θ``, 500 step limit.
+    """Cart-pole swing-up ``reinforce/CartPoleSwingUp-v0``: reward ``cos θ``, 500 step limit.
 
-    State (x, x_dot, θ, θ_dot) with θ = 0 upright; reset ~ Normal((0, 0, π, 0), 0.2).
-    Actions: (E, 1) (or (E,)), force = 10 * clip(a, -1, 1).  Explicit Euler with dt = 0.01.
-    Observation: [x, x_dot, cos θ, sin θ, θ_dot].  Terminates when |x| > 2.4.
+    State [x, x_dot, θ, θ_dot] with θ = 0 upright; reset ~ Normal((0, 0, π, 0), 0.2).
+    Actions (E, 1) or (E,): force = 10 * clip(a, -1, 1); explicit Euler with dt = 0.01.
+    Observation [x, x_dot, cos θ, sin θ, θ_dot]; reward on the next state; terminates when |x| > 2.4.
     """
 
     env_id = "reinforce/CartPoleSwingUp-v0"
     default_max_episode_steps = 500
     state_dim = 4
 
+    # Same constants as reinforce.envs.swingup.DEFAULT_PARAMS (checked by the parity tests).
     gravity = 9.82
     masscart = 0.5
     masspole = 0.5
     total_mass = masscart + masspole
-    pole_length = 0.6
+    pole_length = 0.6  # full length
     force_mag = 10.0
     dt = 0.01
     friction = 0.1
     x_threshold = 2.4
+    init_mean = (0.0, 0.0, math.pi, 0.0)
+    init_std = 0.2
 
     def __init__(self, num_envs: int, **kwargs: Any) -> None:
         super().__init__(num_envs, **kwargs)
-        self._reset_mean = self._const([0.0, 0.0, math.pi, 0.0])
+        self._reset_mean = self._row(list(self.init_mean))
 
     def _build_spaces(self, np_dtype):
-        high = np.array([np.inf, np.inf, 1.0, 1.0, np.inf], dtype=np.float32)
+        high = np.array([2 * self.x_threshold, np.inf, 1.0, 1.0, np.inf], dtype=np.float32)
         obs_space = spaces.Box(-high, high, dtype=np_dtype)
         act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         return obs_space, act_space
 
     def _sample_reset(self) -> torch.Tensor:
-        z = torch.randn((4, self.num_envs), generator=self._gen, device=self.device, dtype=self.dtype)
-        return z.mul_(0.2).add_(self._reset_mean)
+        z = torch.randn((self.num_envs, 4), generator=self._gen, device=self.device, dtype=self.dtype)
+        return z.mul_(self.init_std).add_(self._reset_mean)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
-        x, x_dot, th, th_dot = state.unbind(0)
-        return torch.stack((x, x_dot, torch.cos(th), torch.sin(th), th_dot), dim=1)
+        th = state[:, 2]
+        return torch.stack((state[:, 0], state[:, 1], torch.cos(th), torch.sin(th), state[:, 3]), dim=1)
 
     def _reward(self, cos_th: torch.Tensor) -> torch.Tensor:
-        return cos_th  # not referenced elsewhere (final_obs holds a copy)
+        return cos_th.clone()
 
     def _physics(self, state, a):
-        x, x_dot, th, th_dot = state.unbind(0)
+        x_dot, th, th_dot = state[:, 1], state[:, 2], state[:, 3]
         m, l, M, g, f = self.masspole, self.pole_length, self.total_mass, self.gravity, self.friction
         u = a.clamp(-1.0, 1.0).mul_(self.force_mag)
         s = torch.sin(th)
         c = torch.cos(th)
         c2 = c.square()
         w2s = th_dot.square().mul_(s)  # θd² sinθ
-        fx = x_dot * f
-        # xdd = (-2 m l θd² s + 3 m g s c + 4u - 4 f xd) / (4M - 3 m c²)
-        xdd = (w2s * (-2 * m * l)).add_((s * c).mul_(3 * m * g)).add_(u * 4).sub_(fx * 4)
-        xdd = xdd.div_((c2 * (-3 * m)).add_(4 * M))
+        uf = torch.add(u, x_dot, alpha=-f)  # u - f xd
+        # xdd = (-2 m l θd² s + 3 m g s c + 4 u - 4 f xd) / (4 M - 3 m c²)
+        xdd = torch.addcmul(uf.mul(4.0), s, c, value=3 * m * g).add_(w2s, alpha=-2 * m * l)
+        xdd = xdd.div_(c2.mul(-3 * m).add_(4 * M))
         # θdd = (-3 m l θd² s c + 6 M g s + 6 (u - f xd) c) / (4 l M - 3 m l c²)
-        thdd = (w2s.mul_(c).mul_(-3 * m * l)).add_(s.mul_(6 * M * g)).add_((u - fx).mul_(c).mul_(6))
+        thdd = uf.mul_(c).mul_(6.0).add_(s, alpha=6 * M * g).addcmul_(w2s, c, value=-3 * m * l)
         thdd = thdd.div_(c2.mul_(-3 * m * l).add_(4 * l * M))
-
-        nxt = torch.stack((x_dot, xdd, th_dot, thdd)).mul_(self.dt).add_(state)  # Euler, all 4 at once
-        nx, nx_dot, nth, nth_dot = nxt.unbind(0)
+        # Explicit Euler: x, θ advance with the old velocities, then the velocities.
+        nxt = torch.add(state, torch.stack((x_dot, xdd, th_dot, thdd), dim=1), alpha=self.dt)
+        nth = nxt[:, 2]
         ncos = torch.cos(nth)
-        final_obs = torch.stack((nx, nx_dot, ncos, torch.sin(nth), nth_dot), dim=1)
-        terminated = nx.abs() > self.x_threshold
+        final_obs = torch.stack((nxt[:, 0], nxt[:, 1], ncos, torch.sin(nth), nxt[:, 3]), dim=1)
+        terminated = nxt[:, 0].abs() > self.x_threshold
         return nxt, final_obs, self._reward(ncos), terminated
 
     def _draw(self, s0):
-        return _draw_swingup(s0, self.x_threshold, self.pole_length)
+        if self._renderer is None:
+            try:
+                from reinforce.envs.swingup import CartPoleSwingUpEnv
+            except ImportError:  # pragma: no cover - swingup module absent
+                return _draw_swingup(s0, self.x_threshold, self.pole_length)
+            self._renderer = CartPoleSwingUpEnv(render_mode="rgb_array")
+        self._renderer.state = s0
+        return self._renderer.render()
 
 
 class TorchCartPoleSwingUpV1(TorchCartPoleSwingUpV0):
@@ -511,10 +530,11 @@ def _draw_swingup(s0: np.ndarray, x_threshold: float, pole_length: float,
     x0, x1 = int(round(cx - cw / 2)), int(round(cx + cw / 2))
     y0, y1 = track_y - ch // 2, track_y + ch // 2
     img[max(y0, 0):max(y1, 0), max(x0, 0):max(min(x1, width), 0)] = 0
-    # Pole: θ = 0 is upright (screen y grows downwards).
+    # Pole: θ = 0 is upright, tip at (x - l sin θ, l cos θ) as in reinforce.envs.swingup
+    # (screen y grows downwards).
     n = 200
     t = np.linspace(0.0, 1.0, n)
-    px = cx + t * pole_length * scale * math.sin(th)
+    px = cx - t * pole_length * scale * math.sin(th)
     py = track_y - t * pole_length * scale * math.cos(th)
     yy, xx = np.mgrid[-4:5, -4:5]
     disk = (yy**2 + xx**2) <= 16
@@ -546,15 +566,15 @@ def make_native(
 ) -> TorchVectorEnv:
     """Build the native torch implementation of ``env_id`` with ``num_envs`` copies.
 
-    Extra keyword arguments (``max_episode_steps``, ``dtype``, ``render_mode``, ``g`` for
+    Extra keyword arguments (``max_episode_steps``, ``dtype``, ``render_mode``; ``g`` for
     Pendulum) go to the constructor.  Raises ``ValueError`` for ids without a native version.
     """
     try:
         ctor = NATIVE_ENVS[env_id]
     except KeyError:
         raise ValueError(
-            f"No native torch implementation for env id {env_id!r}; supported ids: "
-            + ", ".join(sorted(NATIVE_ENVS))
-            + ". Use a Gymnasium vector env (e.g. gymnasium.make_vec) for other environments."
+            f"No native torch implementation of env id {env_id!r}; supported ids: "
+            + ", ".join(NATIVE_ENVS)
+            + ". Use a Gymnasium vector env (e.g. gymnasium.make_vec) for other ids."
         ) from None
     return ctor(num_envs, device=device, seed=seed, **kw)

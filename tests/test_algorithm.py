@@ -1,0 +1,124 @@
+"""The REINFORCE update: unbiased gradient, metrics, clear errors, reproducibility."""
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import reinforce
+from reinforce.algorithm import METRIC_NAMES
+from toy_envs import TinyMDP
+
+
+def flat_grad(policy):
+    return torch.cat([p.grad.reshape(-1) for p in policy.parameters()])
+
+
+def test_loss_gradient_is_unbiased_on_enumerable_mdp():
+    """E[∇ loss] = -∇J(θ)/H when each env runs one H-step episode per rollout (γ = 1).
+
+    The loss averages over T·E rows (T = H here), so its gradient is -(1/(H·E)) Σ_e Σ_t ∇log π·G_t,
+    whose expectation is -∇J/H. Tolerance: 4 standard errors of the mean over batches.
+    """
+    torch.manual_seed(0)
+    policy = reinforce.CategoricalPolicy(obs_dim=2, n_actions=2)
+    with torch.no_grad():  # move away from the uniform policy so every term matters
+        policy.logits[0].weight.copy_(torch.tensor([[0.3, -0.4], [-0.2, 0.5]]))
+        policy.logits[0].bias.copy_(torch.tensor([0.1, -0.1]))
+    env = reinforce.make_vec_env("tests/TinyMDP-v0", num_envs=64, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, policy, lr=1e-3, gamma=1.0, steps_per_rollout=TinyMDP.H)
+
+    objective = TinyMDP.exact_objective(policy)
+    exact = torch.autograd.grad(objective, list(policy.parameters()))
+    exact = -torch.cat([g.reshape(-1) for g in exact]) / TinyMDP.H
+
+    samples = []
+    for _ in range(300):
+        batch = agent.collect()
+        assert batch.terminated[-1].all() and batch.episode_returns.numel() == 64  # one episode per env
+        policy.zero_grad()
+        agent.loss(batch).backward()
+        samples.append(flat_grad(policy).clone())
+    samples = torch.stack(samples).double()
+    mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
+    assert (exact.abs() > 4 * se).any(), "test has no power: exact gradient indistinguishable from 0"
+    z = (mean - exact.double()).abs() / se
+    assert (z < 4).all(), f"z-scores {z.tolist()}"
+
+
+def test_update_moves_parameters_and_reports_all_metrics():
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0, backend="sync")
+    policy = reinforce.CategoricalPolicy(4, 2)
+    before = [p.detach().clone() for p in policy.parameters()]
+    agent = reinforce.Reinforce(env, policy, lr=0.1, steps_per_rollout=50)
+    history = agent.learn(epochs=2)
+    assert [m["epoch"] for m in history] == [0, 1]
+    assert set(history[-1]) == set(METRIC_NAMES)
+    assert history[-1]["time/env_steps"] == 2 * 4 * 50
+    assert history[1]["time/wall_s"] > history[0]["time/wall_s"] > 0
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.parameters()))
+    m = history[0]
+    # CartPole pays 1 per step, so the mean finished-episode return equals the mean length
+    assert m["rollout/ep_return_mean"] == pytest.approx(m["rollout/ep_len_mean"])
+    assert m["rollout/episodes"] > 0
+    assert 0 < m["train/entropy"] <= math.log(2) + 1e-6
+
+
+def test_article_avg_reward_is_reward_sum_over_done_count():
+    env = reinforce.make_vec_env("tests/Countdown-v0", num_envs=2, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(2, 2), steps_per_rollout=9)
+    batch = agent.collect()
+    stats = agent.update(batch)
+    # rewards per env: 1+2+3 + 1+..+5 + 1 = 22; two episode ends per env
+    assert stats["rollout/article_avg_reward"] == pytest.approx(2 * 22 / 4)
+    assert stats["rollout/ep_return_mean"] == pytest.approx((6 + 15) / 2)
+
+
+def test_callback_returning_false_stops_training():
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=2, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=10)
+    assert len(agent.learn(5, callback=lambda m: m["epoch"] < 1)) == 2
+
+
+class NaNRewardEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), float("nan"), False, False, {}
+
+
+def test_nan_loss_is_reported_with_epoch():
+    if "tests/NaNReward-v0" not in gym.registry:
+        gym.register("tests/NaNReward-v0", entry_point=NaNRewardEnv)
+    env = reinforce.make_vec_env("tests/NaNReward-v0", num_envs=2, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(1, 2), steps_per_rollout=5)
+    with pytest.raises(FloatingPointError, match="epoch 0"):
+        agent.learn(1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"lr": 0}, "lr"), ({"lr": -1e-3}, "lr"), ({"lr": float("nan")}, "lr"), ({"gamma": 1.01}, "gamma"),
+     ({"gamma": -0.1}, "gamma"), ({"steps_per_rollout": 0}, "steps_per_rollout")],
+)
+def test_invalid_hyperparameters(kwargs, word):
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=1, seed=0, backend="sync")
+    with pytest.raises(ValueError, match=word):
+        reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), **kwargs)
+
+
+def test_same_seed_same_metrics():
+    from reinforce.trainer import build
+
+    def run():
+        cfg = reinforce.Config(env_id="CartPole-v1", num_envs=4, steps_per_rollout=64, epochs=3, lr=0.05, backend="sync")
+        _, _, agent = build(cfg)
+        return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in agent.learn(cfg.epochs)]
+
+    assert run() == run()

@@ -1,0 +1,87 @@
+"""CLI and config: a tiny train + plot writes the run folder; bad input gives one clear line."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from reinforce import config as config_mod
+from reinforce.algorithm import METRIC_NAMES
+from reinforce.cli import main
+
+
+def test_train_then_plot_write_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--preset", "cartpole", "--epochs", "2", "--num-envs", "3", "--steps-per-rollout", "60"]
+    assert main([*args, "--out", str(out), "--quiet", "--seed", "7"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()
+    assert len(summary) == 1 and "2 epochs" in summary[0]  # --quiet: one summary line only
+    assert {p.name for p in out.iterdir()} == {"config.toml", "metrics.csv", "curve.png", "policy.pt"}
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns) == list(METRIC_NAMES) and len(metrics) == 2
+    cfg = config_mod.load(out)
+    assert (cfg.env_id, cfg.seed, cfg.num_envs, cfg.hidden_sizes) == ("CartPole-v0", 7, 3, ())
+    state = torch.load(out / "policy.pt", weights_only=True)
+    assert state["logits.0.weight"].shape == (2, 4)
+
+    # a second seed, then one plot of both
+    assert main([*args, "--out", str(tmp_path / "run2"), "--quiet", "--seed", "8"]) == 0
+    png = tmp_path / "both.png"
+    assert main(["plot", str(out), str(tmp_path / "run2"), "--out", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_existing_run_folder_is_refused_without_force(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "keep.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--env", "CartPol-v1"], "unknown environment id 'CartPol-v1'. Did you mean: CartPole-v1"),
+        (["train", "--gamma", "1.5"], "gamma must be in [0, 1]"),
+        (["train", "--lr", "0"], "lr must be > 0"),
+        (["train", "--num-envs", "0"], "num_envs must be >= 1"),
+        (["train", "--env", "FrozenLake-v1", "--epochs", "1"], "unsupported observation space Discrete(16)"),
+        (["plot", "/nonexistent/run"], "is not a run folder"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(argv, message, tmp_path, capsys):
+    assert main([*argv, *(["--out", str(tmp_path / "r")] if argv[0] == "train" else [])]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "reinforce", "--help"], capture_output=True, text=True, check=True)
+    assert "train" in result.stdout and "plot" in result.stdout
+
+
+def test_presets_hold_the_article_numbers():
+    c = config_mod.PRESETS["cartpole"]
+    assert (c.env_id, c.num_envs, c.steps_per_rollout, c.lr, c.gamma, c.epochs, c.hidden_sizes) == (
+        "CartPole-v0", 32, 1000, 0.1, 0.99, 100, ())
+    s = config_mod.PRESETS["swingup"]
+    assert (s.env_id, s.num_envs, s.steps_per_rollout, s.lr, s.gamma, s.epochs, s.hidden_sizes) == (
+        "reinforce/CartPoleSwingUp-v0", 256, 1000, 1e-2, 0.999, 20, (64, 64))
+
+
+def test_config_toml_round_trip_and_type_errors(tmp_path):
+    cfg = config_mod.preset("swingup").replace(seed=3)
+    config_mod.save(cfg, tmp_path / "c.toml")
+    assert config_mod.load(tmp_path / "c.toml") == cfg
+    with pytest.raises(KeyError, match="did you mean 'gamma'"):
+        config_mod.from_dict({"gama": 0.9})
+    with pytest.raises(TypeError, match="'num_envs' must be int"):
+        config_mod.from_dict({"num_envs": "many"})
+    with pytest.raises(TypeError, match="hidden_sizes"):
+        config_mod.from_dict({"hidden_sizes": [64, "x"]})
+    assert config_mod.from_dict({"lr": 1}).lr == 1.0  # an int is a fine float
+    assert config_mod.parse_override("hidden_sizes=[32, 32]") == ("hidden_sizes", [32, 32])
+    assert config_mod.parse_override("env_id=Pendulum-v1") == ("env_id", "Pendulum-v1")
