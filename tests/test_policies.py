@@ -69,3 +69,29 @@ def test_deterministic_act_takes_mode():
     torch.testing.assert_close(policy.act(obs, deterministic=True), policy.mu(obs).detach())
     cat = CategoricalPolicy(obs_dim=2, n_actions=3)
     assert torch.equal(cat.act(obs, deterministic=True), cat.logits(obs).argmax(-1))
+
+
+@pytest.mark.parametrize("n_actions", [2, 3, 5])
+def test_fast_categorical_sampler_follows_the_softmax(n_actions):
+    """Frequencies of `sample` match π within 4 standard errors of a binomial proportion."""
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(obs_dim=2, n_actions=n_actions)
+    obs = torch.tensor([[0.7, -1.3]]).expand(200_000, 2)
+    with torch.no_grad():
+        probs = policy.pi(obs[:1]).probs[0]
+        counts = torch.bincount(policy.sample(obs), minlength=n_actions).double()
+    freq = counts / counts.sum()
+    se = (probs * (1 - probs) / counts.sum()).sqrt()
+    assert ((freq - probs).abs() < 4 * se).all(), (freq, probs)
+
+
+def test_fast_gaussian_sampler_has_policy_mean_and_std():
+    torch.manual_seed(0)
+    policy = DiagonalGaussianPolicy(obs_dim=2, act_dim=2, hidden_sizes=(), log_std_init=-0.5)
+    obs = torch.tensor([[0.3, 0.1]]).expand(100_000, 2)
+    with torch.no_grad():
+        a = policy.sample(obs)
+        mean, std = policy.mu(obs[:1])[0], policy.log_std.exp()
+    n = a.shape[0]
+    assert ((a.mean(0) - mean).abs() < 4 * std / n**0.5).all()
+    assert ((a.std(0) - std).abs() < 4 * std / (2 * n) ** 0.5).all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import gymnasium as gym
 import torch
 
 from reinforce.policies import Policy
@@ -74,7 +75,11 @@ class RolloutCollector:
         T, E = self.steps, self.env.num_envs
         obs_E = self.obs_E
         obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=torch.float32, device=self.device)
-        actions_TE: torch.Tensor | None = None
+        space = self.env.single_action_space
+        if isinstance(space, gym.spaces.Discrete):
+            actions_TE = torch.empty((T, E), dtype=torch.long, device=self.device)
+        else:
+            actions_TE = torch.empty((T, E, *space.shape), dtype=torch.float32, device=self.device)
         rewards_TE = torch.empty((T, E), device=self.device)
         terminated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)
         truncated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)
@@ -83,26 +88,27 @@ class RolloutCollector:
         len_TE = torch.empty((T, E), dtype=torch.long, device=self.device)
         final_TE = torch.zeros_like(obs_TE) if self.keep_final_obs else None
 
-        for t in range(T):
-            action_E = self.policy.pi(obs_E).sample()
-            if actions_TE is None:  # allocated once the action's shape and dtype are known
-                actions_TE = torch.empty((T, *action_E.shape), dtype=action_E.dtype, device=self.device)
-            next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
-            obs_TE[t] = obs_E
-            actions_TE[t] = action_E
-            rewards_TE[t] = reward_E
-            terminated_TE[t] = term_E
-            truncated_TE[t] = trunc_E
-            done_E = term_E | trunc_E
-            self.running_return_E += reward_E
-            self.running_length_E += 1
-            ret_TE[t] = self.running_return_E
-            len_TE[t] = self.running_length_E
-            self.running_return_E.masked_fill_(done_E, 0.0)
-            self.running_length_E.masked_fill_(done_E, 0)
-            if final_TE is not None:
-                final_TE[t] = info.get("final_obs", next_obs_E)
-            obs_E = next_obs_E
+        # Buffers above are normal tensors (autograd may read them later); the loop itself runs in
+        # inference mode, which skips version counting on every temporary.
+        with torch.inference_mode():
+            for t in range(T):
+                action_E = self.policy.sample(obs_E)
+                next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
+                obs_TE[t] = obs_E
+                actions_TE[t] = action_E
+                rewards_TE[t] = reward_E
+                terminated_TE[t] = term_E
+                truncated_TE[t] = trunc_E
+                done_E = term_E | trunc_E
+                self.running_return_E += reward_E
+                self.running_length_E += 1
+                ret_TE[t] = self.running_return_E
+                len_TE[t] = self.running_length_E
+                self.running_return_E.masked_fill_(done_E, 0.0)
+                self.running_length_E.masked_fill_(done_E, 0)
+                if final_TE is not None:
+                    final_TE[t] = info.get("final_obs", next_obs_E)
+                obs_E = next_obs_E
 
         self.obs_E = obs_E
         dones_TE = terminated_TE | truncated_TE
@@ -112,7 +118,7 @@ class RolloutCollector:
             rewards=rewards_TE,
             terminated=terminated_TE,
             truncated=truncated_TE,
-            last_obs=obs_E,
+            last_obs=obs_E.clone(),
             episode_returns=ret_TE[dones_TE],
             episode_lengths=len_TE[dones_TE],
             final_obs=final_TE,

@@ -114,14 +114,11 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             )
         if max_episode_steps is ENV_DEFAULT:
             max_episode_steps = self.default_max_episode_steps
-        if max_episode_steps is not None and int(max_episode_steps) < 1:
-            raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
 
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.dtype = dtype
         self.render_mode = render_mode
-        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
 
         self._gen = torch.Generator(device=self.device)
         if seed is None:
@@ -137,7 +134,23 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
 
         self._state: torch.Tensor | None = None  # (E, state_dim), set by reset / set_state
         self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
+        self.max_episode_steps = max_episode_steps  # property: also sets the 0-dim self._limit
+
         self._renderer: Any = None
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """Time limit (steps per episode) or None for no limit; may be changed between steps."""
+        return self._max_episode_steps
+
+    @max_episode_steps.setter
+    def max_episode_steps(self, value: int | None) -> None:
+        if value is not None and int(value) < 1:
+            raise ValueError(f"max_episode_steps must be >= 1 or None, got {value}")
+        self._max_episode_steps = None if value is None else int(value)
+        # Comparing against a 0-dim tensor of the same dtype avoids a per-step scalar
+        # conversion (a measurable share of a step at small num_envs).
+        self._limit = torch.tensor(self._max_episode_steps or 0, dtype=torch.int32, device=self.device)
 
     # ------------------------------------------------------------------ subclass hooks
     def _build_spaces(self, np_dtype: type) -> tuple[spaces.Space, spaces.Space]:
@@ -197,7 +210,7 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             done = terminated
             truncated = torch.zeros_like(terminated)
         else:
-            done = (steps >= self.max_episode_steps).logical_or_(terminated)
+            done = (steps >= self._limit).logical_or_(terminated)
             truncated = torch.logical_xor(done, terminated)  # time limit hit and not terminated
 
         self._state = torch.where(done.unsqueeze(1), self._sample_reset(), stepped)
@@ -271,8 +284,8 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         """(state_dim,) constant on device, broadcasting against (E, state_dim)."""
         return torch.tensor(values, dtype=self.dtype, device=self.device)
 
-    def _rand(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.rand(shape, generator=self._gen, device=self.device, dtype=self.dtype)
+    def _empty(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.empty(shape, device=self.device, dtype=self.dtype)
 
 
 # ====================================================================== CartPole
@@ -303,18 +316,23 @@ class TorchCartPoleV1(TorchVectorEnv):
         super().__init__(num_envs, **kwargs)
         self._force_right = self._scalar(self.force_mag)
         self._force_left = self._scalar(-self.force_mag)
+        self._x_thr = self._scalar(self.x_threshold)
+        self._theta_thr = self._scalar(self.theta_threshold_radians)
 
     def _build_spaces(self, np_dtype):
         high = np.array(
-            [self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np.float32
+            [self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf], dtype=np_dtype
         )
         return spaces.Box(-high, high, dtype=np_dtype), spaces.Discrete(2)
 
     def _prepare_actions(self, actions: Any) -> torch.Tensor:
-        return torch.as_tensor(actions, device=self.device).reshape(self.num_envs) > 0.5
+        a = torch.as_tensor(actions, device=self.device).reshape(self.num_envs)
+        if a.dtype == torch.bool:
+            return a
+        return a > (0.5 if a.is_floating_point() else 0)  # True: push right
 
     def _sample_reset(self) -> torch.Tensor:
-        return self._rand((self.num_envs, 4)).mul_(0.1).sub_(0.05)  # U(-0.05, 0.05)
+        return self._empty((self.num_envs, 4)).uniform_(-0.05, 0.05, generator=self._gen)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
         return state.clone()
@@ -335,9 +353,7 @@ class TorchCartPoleV1(TorchVectorEnv):
         # Euler: positions advance with the old velocities, velocities with the accelerations.
         deriv = torch.stack((state[:, 1], xacc, theta_dot, thetaacc), dim=1)
         nxt = torch.add(state, deriv, alpha=self.tau)
-        terminated = (nxt[:, 0].abs() > self.x_threshold).logical_or_(
-            nxt[:, 2].abs() > self.theta_threshold_radians
-        )
+        terminated = (nxt[:, 0].abs() > self._x_thr).logical_or_(nxt[:, 2].abs() > self._theta_thr)
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return nxt, nxt.clone(), reward, terminated
 
@@ -380,17 +396,18 @@ class TorchPendulumV1(TorchVectorEnv):
     def __init__(self, num_envs: int, *, g: float = 10.0, **kwargs: Any) -> None:
         self.g = float(g)
         super().__init__(num_envs, **kwargs)
-        self._reset_span = self._row([2 * math.pi, 2.0])
+        self._reset_high = self._row([math.pi, 1.0])
         self._last_u: torch.Tensor | None = None
 
     def _build_spaces(self, np_dtype):
-        high = np.array([1.0, 1.0, self.max_speed], dtype=np.float32)
+        high = np.array([1.0, 1.0, self.max_speed], dtype=np_dtype)
         obs_space = spaces.Box(-high, high, dtype=np_dtype)
         act_space = spaces.Box(-self.max_torque, self.max_torque, shape=(1,), dtype=np.float32)
         return obs_space, act_space
 
     def _sample_reset(self) -> torch.Tensor:
-        return self._rand((self.num_envs, 2)).sub_(0.5).mul_(self._reset_span)  # U(-(π, 1), (π, 1))
+        u = self._empty((self.num_envs, 2)).uniform_(-1.0, 1.0, generator=self._gen)
+        return u.mul_(self._reset_high)  # θ ~ U(-π, π), θ_dot ~ U(-1, 1)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
         th = state[:, 0]
@@ -452,16 +469,17 @@ class TorchCartPoleSwingUpV0(TorchVectorEnv):
     def __init__(self, num_envs: int, **kwargs: Any) -> None:
         super().__init__(num_envs, **kwargs)
         self._reset_mean = self._row(list(self.init_mean))
+        self._x_thr = self._scalar(self.x_threshold)
 
     def _build_spaces(self, np_dtype):
-        high = np.array([2 * self.x_threshold, np.inf, 1.0, 1.0, np.inf], dtype=np.float32)
+        high = np.array([2 * self.x_threshold, np.inf, 1.0, 1.0, np.inf], dtype=np_dtype)
         obs_space = spaces.Box(-high, high, dtype=np_dtype)
         act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         return obs_space, act_space
 
     def _sample_reset(self) -> torch.Tensor:
-        z = torch.randn((self.num_envs, 4), generator=self._gen, device=self.device, dtype=self.dtype)
-        return z.mul_(self.init_std).add_(self._reset_mean)
+        z = self._empty((self.num_envs, 4)).normal_(0.0, self.init_std, generator=self._gen)
+        return z.add_(self._reset_mean)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
         th = state[:, 2]
@@ -490,7 +508,7 @@ class TorchCartPoleSwingUpV0(TorchVectorEnv):
         nth = nxt[:, 2]
         ncos = torch.cos(nth)
         final_obs = torch.stack((nxt[:, 0], nxt[:, 1], ncos, torch.sin(nth), nxt[:, 3]), dim=1)
-        terminated = nxt[:, 0].abs() > self.x_threshold
+        terminated = nxt[:, 0].abs() > self._x_thr
         return nxt, final_obs, self._reward(ncos), terminated
 
     def _draw(self, s0):
