@@ -292,7 +292,7 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
 class TorchCartPoleV1(TorchVectorEnv):
     """Gymnasium ``CartPole-v1`` dynamics (Euler integrator), 500 step limit.
 
-    Actions: (E,) in {0, 1}, any numeric dtype (``> 0.5`` pushes right).
+    Actions: (E,) or (E, 1) in {0, 1}, int / float / bool dtype (1 pushes right).
     Observation = state = [x, x_dot, theta, theta_dot].  Reward 1 every step, incl. the terminating one.
     Reset: all four uniform in (-0.05, 0.05).
     """
