@@ -16,6 +16,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+RETURN_FORMS = ("reward_to_go", "total")
+BASELINES = ("none", "mean", "value", "gae")
+LR_SCHEDULES = ("constant", "linear")
+
+
 @dataclass
 class Config:
     """Everything that defines a run. Units: steps are env steps per env unless said otherwise."""
@@ -46,6 +51,30 @@ class Config:
     """Vector env backend: auto, native, sync or async."""
     device: str = "cpu"
     """Torch device for the policy and, with native envs, the environments: cpu or cuda."""
+    returns: str = "reward_to_go"
+    """Weight of log π(a_t|s_t): reward_to_go (G_t) or total (the episode's G_0, the article's first form)."""
+    baseline: str = "none"
+    """none, mean (leave-one-env-out batch mean), value (learned V(s)) or gae (GAE(λ) from V)."""
+    gae_lambda: float = 0.95
+    """λ of GAE, in [0, 1]; 1 gives return minus value (unbiased), lower trades bias for variance."""
+    normalize_advantages: bool = False
+    """Scale the weights to zero mean, unit std within each batch."""
+    entropy_coef: float = 0.0
+    """Bonus on the policy's mean entropy (subtracted from the loss)."""
+    max_grad_norm: float | None = None
+    """Clip the policy gradient's global norm to this; None = no clipping."""
+    lr_schedule: str = "constant"
+    """constant, or linear decay to 0 over `epochs`."""
+    normalize_observations: bool = False
+    """Running mean/std normalisation of observations, stored in the policy and frozen at evaluation."""
+    squash: bool = False
+    """Gaussian policies: tanh-squash samples into the action bounds (with the log-prob correction) instead of clipping."""
+    value_lr: float = 1e-3
+    """Adam learning rate of the value function (baselines value and gae)."""
+    value_hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layers of the value MLP (tanh)."""
+    value_iters: int = 10
+    """Full-batch gradient steps fitting V to the returns, per epoch."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -68,6 +97,15 @@ def validate(cfg: Config) -> None:
         (cfg.backend in ("auto", "native", "sync", "async"), f"backend must be auto, native, sync or async, got {cfg.backend!r}"),
         (cfg.activation in (None, "relu", "tanh", "elu"), f"activation must be relu, tanh or elu, got {cfg.activation!r}"),
         (cfg.hidden_sizes is None or all(h >= 1 for h in cfg.hidden_sizes), f"hidden_sizes must be positive, got {cfg.hidden_sizes}"),
+        (cfg.returns in RETURN_FORMS, f"returns must be one of {', '.join(RETURN_FORMS)}, got {cfg.returns!r}"),
+        (cfg.baseline in BASELINES, f"baseline must be one of {', '.join(BASELINES)}, got {cfg.baseline!r}"),
+        (0.0 <= cfg.gae_lambda <= 1.0, f"gae_lambda must be in [0, 1], got {cfg.gae_lambda}"),
+        (cfg.entropy_coef >= 0, f"entropy_coef must be >= 0, got {cfg.entropy_coef}"),
+        (cfg.max_grad_norm is None or cfg.max_grad_norm > 0, f"max_grad_norm must be > 0 or None, got {cfg.max_grad_norm}"),
+        (cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}"),
+        (cfg.value_lr > 0, f"value_lr must be > 0, got {cfg.value_lr}"),
+        (cfg.value_iters >= 1, f"value_iters must be >= 1, got {cfg.value_iters}"),
+        (all(h >= 1 for h in cfg.value_hidden_sizes), f"value_hidden_sizes must be positive, got {cfg.value_hidden_sizes}"),
     ]
     for ok, message in checks:
         if not ok:

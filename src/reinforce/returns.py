@@ -65,3 +65,38 @@ def total_returns(returns: torch.Tensor, episode_start: torch.Tensor) -> torch.T
         current = torch.where(episode_start[t], returns[t], current)
         out[t] = current
     return out
+
+
+def gae_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """GAE(λ): A_t = δ_t + γλ·A_{t+1} within an episode, δ_t = r_t + γ·V(s_{t+1})·(1 - term_t) - V(s_t).
+
+    All (T, E). `next_values[t]` is V of the observation after step t: the *final* observation where
+    the episode ended (so a truncation bootstraps from where it was cut), s_T at the last row.
+    The recursion stops at every episode end and at the rollout end (A_{T-1} = δ_{T-1}).
+    λ = 1 gives bootstrapped return minus V (unbiased); λ = 0 the one-step TD error.
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"gae_lambda must be in [0, 1], got {lam}")
+    deltas = rewards + gamma * next_values * (~terminated.bool()) - values
+    continues = ~(terminated.bool() | truncated.bool())
+    advantages = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        following = deltas[t] + gamma * lam * continues[t] * following
+        advantages[t] = following
+    return advantages
+
+
+def episode_starts(dones: torch.Tensor) -> torch.Tensor:
+    """(T, E) bool: row t opens an episode segment (row 0, or the step after an episode end)."""
+    starts = torch.ones_like(dones, dtype=torch.bool)
+    starts[1:] = dones[:-1].bool()
+    return starts

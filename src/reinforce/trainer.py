@@ -29,6 +29,8 @@ def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
         hidden_sizes=cfg.hidden_sizes,
         activation=cfg.activation,
         log_std_init=cfg.log_std_init,
+        squash=cfg.squash,
+        normalize_observations=cfg.normalize_observations,
     )
     agent = Reinforce(
         env,
@@ -37,6 +39,17 @@ def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
         gamma=cfg.gamma,
         steps_per_rollout=cfg.steps_per_rollout,
         reset_each_epoch=cfg.reset_each_epoch,
+        returns=cfg.returns,
+        baseline=cfg.baseline,
+        gae_lambda=cfg.gae_lambda,
+        normalize_advantages=cfg.normalize_advantages,
+        entropy_coef=cfg.entropy_coef,
+        max_grad_norm=cfg.max_grad_norm,
+        lr_schedule=cfg.lr_schedule,
+        schedule_epochs=cfg.epochs,
+        value_lr=cfg.value_lr,
+        value_hidden_sizes=cfg.value_hidden_sizes,
+        value_iters=cfg.value_iters,
     )
     return env, policy, agent
 
