@@ -119,6 +119,8 @@ class Reinforce:
         when a value function is present, else cut there (the article)."""
         if self.value_fn is None:
             return bootstrapped_returns(batch.rewards, batch.terminated, batch.truncated, self.gamma)
+        if batch.final_obs is None:
+            raise ValueError("a value baseline needs batch.final_obs: collect with keep_final_obs=True")
         with torch.no_grad():
             final_values = self.value_fn(batch.final_obs)
             last_values = self.value_fn(batch.last_obs)

@@ -39,7 +39,9 @@ class Policy(nn.Module):
     its statistics are saved and loaded with the weights.
     """
 
-    obs_normalizer: ObsNormalizer | None = None
+    def __init__(self) -> None:
+        super().__init__()
+        self.obs_normalizer: ObsNormalizer | None = None
 
     def enable_obs_normalization(self, obs_dim: int) -> None:
         self.obs_normalizer = ObsNormalizer(obs_dim)

@@ -85,12 +85,13 @@ def gae_advantages(
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"gae_lambda must be in [0, 1], got {lam}")
-    deltas = rewards + gamma * next_values * (~terminated.bool()) - values
+    deltas = rewards + gamma * torch.where(terminated.bool(), 0.0, next_values) - values
     continues = ~(terminated.bool() | truncated.bool())
     advantages = torch.empty_like(rewards)
     following = torch.zeros_like(rewards[0])
+    zero = torch.zeros_like(following)
     for t in range(rewards.shape[0] - 1, -1, -1):
-        following = deltas[t] + gamma * lam * continues[t] * following
+        following = deltas[t] + gamma * lam * torch.where(continues[t], following, zero)
         advantages[t] = following
     return advantages
 
