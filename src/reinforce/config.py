@@ -130,6 +130,33 @@ PRESETS: dict[str, Config] = {
         activation="relu",
         log_std_init=0.5,
     ),
+    # Issue-4 benchmark pairs: the article's algorithm and settings ("-article": reward-to-go, no
+    # baseline; linear policy, 32 envs, T 1000, lr 0.1 for discrete actions) against a variant with
+    # GAE advantages, normalised advantages and observations, and many smaller updates ("-gae").
+    "cartpole-v1-article": Config(env_id="CartPole-v1", epochs=31, hidden_sizes=()),
+    "cartpole-v1-gae": Config(
+        env_id="CartPole-v1", num_envs=64, steps_per_rollout=256, epochs=61, lr=0.05, hidden_sizes=(),
+        reset_each_epoch=False, baseline="gae", normalize_advantages=True,
+    ),
+    "acrobot-article": Config(env_id="Acrobot-v1", epochs=16, hidden_sizes=()),
+    "acrobot-gae": Config(
+        env_id="Acrobot-v1", num_envs=16, steps_per_rollout=256, epochs=122, lr=3e-3, hidden_sizes=(64, 64),
+        activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True,
+    ),
+    "pendulum-article": Config(
+        env_id="Pendulum-v1", num_envs=256, steps_per_rollout=1000, epochs=4, lr=1e-2, gamma=0.999,
+        hidden_sizes=(64, 64), activation="relu", log_std_init=0.5,
+    ),
+    "pendulum-gae": Config(
+        env_id="Pendulum-v1", num_envs=32, steps_per_rollout=32, epochs=976, lr=3e-3, gamma=0.9, hidden_sizes=(64, 64),
+        activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True,
+        value_lr=3e-3,
+    ),
+    "swingup-gae": Config(
+        env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=256, epochs=312, lr=1e-3, gamma=0.99,
+        hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True,
+        normalize_observations=True,
+    ),
 }
 
 

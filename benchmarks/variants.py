@@ -1,0 +1,112 @@
+"""Learning curves of the article's configuration vs our best variant, several seeds per env.
+
+Each (preset, seed) trains through the CLI into runs/variants/<preset>/seed<k>; the script then
+prints JSON (final mean episode return per seed, mean and 95% bootstrap interval over seeds,
+env steps) and draws one PNG per env (mean with a 95% band, x = env steps) into docs/.
+
+    python benchmarks/variants.py --seeds 0-4 --jobs 2
+    python benchmarks/variants.py --pairs pendulum-article,pendulum-gae --seeds 0-2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PAIRS = {
+    "CartPole-v1": ("cartpole-v1-article", "cartpole-v1-gae"),
+    "Acrobot-v1": ("acrobot-article", "acrobot-gae"),
+    "Pendulum-v1": ("pendulum-article", "pendulum-gae"),
+    "reinforce/CartPoleSwingUp-v0": ("swingup", "swingup-gae"),
+}
+
+
+def train(preset: str, seed: int, root: Path) -> Path:
+    out = root / preset / f"seed{seed}"
+    if not (out / "policy.pt").exists():  # finished runs are reused
+        subprocess.run(
+            [sys.executable, "-m", "reinforce", "train", "--preset", preset, "--seed", str(seed), "--out", str(out), "--force", "--quiet"],
+            check=True,
+        )
+    return out
+
+
+def final_return(run: Path, tail: int = 3) -> float:
+    """Mean of the last `tail` epochs' mean episode return (epochs with no finished episode skipped)."""
+    ret = pd.read_csv(run / "metrics.csv")["rollout/ep_return_mean"].dropna()
+    return float(ret.iloc[-tail:].mean())
+
+
+def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(n, len(values))).mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frames = []
+    for preset, runs in presets.items():
+        for run in runs:
+            m = pd.read_csv(run / "metrics.csv")[["time/env_steps", "rollout/ep_return_mean"]].dropna()
+            m["preset"], m["run"] = preset, str(run)
+            frames.append(m)
+    data = pd.concat(frames)
+    sns.set_theme(style="darkgrid")
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.lineplot(data=data, x="time/env_steps", y="rollout/ep_return_mean", hue="preset", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean return of finished episodes")
+    ax.set_title(f"{env_id}: mean of {len(next(iter(presets.values())))} seeds, 95% bootstrap band")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--envs", default=",".join(PAIRS), help="comma-separated env ids from the table")
+    p.add_argument("--root", type=Path, default=Path("runs/variants"))
+    p.add_argument("--docs", type=Path, default=Path("docs"))
+    args = p.parse_args()
+    lo, _, hi = args.seeds.partition("-")
+    seeds = list(range(int(lo), int(hi or lo) + 1))
+    envs = [e for e in args.envs.split(",") if e]
+    jobs = [(preset, s) for env in envs for preset in PAIRS[env] for s in seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda job: train(*job, args.root), jobs))
+    by_preset: dict[str, list[Path]] = {}
+    for (preset, _), run in zip(jobs, runs):
+        by_preset.setdefault(preset, []).append(run)
+    report = {}
+    for env in envs:
+        for preset in PAIRS[env]:
+            finals = [final_return(r) for r in by_preset[preset]]
+            steps = int(pd.read_csv(by_preset[preset][0] / "metrics.csv")["time/env_steps"].iloc[-1])
+            report[preset] = {
+                "env_id": env,
+                "env_steps": steps,
+                "final_return_per_seed": [round(f, 1) for f in finals],
+                "final_return_mean": round(float(np.mean(finals)), 1),
+                "final_return_ci95": [round(v, 1) for v in bootstrap_ci(finals)],
+            }
+        png = args.docs / f"variants-{env.split('/')[-1]}.png"
+        plot(env, {k: by_preset[k] for k in PAIRS[env]}, png)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
