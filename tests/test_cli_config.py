@@ -17,7 +17,9 @@ def test_train_then_plot_write_the_run_folder(tmp_path, capsys):
     assert main([*args, "--out", str(out), "--quiet", "--seed", "7"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()
     assert len(summary) == 1 and "2 epochs" in summary[0]  # --quiet: one summary line only
-    assert {p.name for p in out.iterdir()} == {"config.toml", "metrics.csv", "curve.png", "policy.pt"}
+    names = {p.name for p in out.iterdir()}
+    assert {"config.toml", "metrics.csv", "curve.png", "policy.pt", "checkpoint.pt"} <= names
+    assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1  # TensorBoard, beside metrics.csv
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns) == list(METRIC_NAMES) and len(metrics) == 2
     cfg = config_mod.load(out)

@@ -502,3 +502,24 @@ def test_constructor_validation_and_time_limit_setter():
         _, _, _, trunc, _ = env.step(torch.zeros(2, 1))
     assert trunc.all()
     assert "Pendulum-v1" in repr(env)
+
+
+def test_cpu_step_draws_fresh_states_only_for_ended_envs():
+    """On CPU the autoreset draws exactly (number of ended envs) fresh states, in env order, from the
+    env's generator; the other envs' next states are untouched and the stream stays seed-determined."""
+    E = 6
+    env = make_native("CartPole-v1", E, seed=0, dtype=F64)
+    env.reset()
+    st = env.get_state()
+    s = st["state"].clone()
+    s[1] = torch.tensor([2.39, 3.0, 0.0, 0.0], dtype=F64)  # off the track this step
+    s[4] = torch.tensor([0.0, 0.0, -0.2, -2.0], dtype=F64)  # pole falls this step
+    env.set_state({"state": s, "steps": st["steps"], "rng": st["rng"]})
+    g = torch.Generator().manual_seed(0)
+    g.set_state(st["rng"])
+    want = torch.empty((2, 4), dtype=F64).uniform_(-0.05, 0.05, generator=g)
+    obs, _, term, trunc, info = env.step(torch.zeros(E, dtype=torch.long))
+    assert term.tolist() == [False, True, False, False, True, False]
+    torch.testing.assert_close(obs[term], want, rtol=0, atol=0)
+    assert torch.equal(obs[~term], info["final_obs"][~term])
+    assert torch.equal(env.get_state()["rng"], g.get_state())  # nothing else was drawn

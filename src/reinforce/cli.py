@@ -1,4 +1,13 @@
-"""Command line: `reinforce train ...` and `reinforce plot RUN_DIR ...`."""
+"""Command line: `reinforce train | evaluate | record | plot`.
+
+    reinforce train --preset cartpole                       # one run -> runs/cartpole-seed0/
+    reinforce train --config run.toml lr=0.05 epochs=50     # a config file plus KEY=VALUE overrides
+    reinforce train --preset cartpole --seeds 0-4           # parallel seeds -> runs/cartpole/seed0 ...
+    reinforce train --resume runs/cartpole-seed0            # continue from the checkpoint
+    reinforce evaluate runs/cartpole-seed0 --episodes 100 --json
+    reinforce record runs/cartpole-seed0 --out policy.gif
+    reinforce plot runs/cartpole/seed* --out cartpole.png   # mean, 95% band, summary table
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,73 +16,223 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
+from reinforce.cliflags import add_config_flags, flag_overrides
 
-# Errors a user can cause with their input: reported in one line, never as a traceback.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, FloatingPointError)
+# Errors a user can cause with their input or environment: reported in one line, never as a traceback.
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ImportError)
+RESUME_COMPATIBLE = {"epochs"}  # config flags that may accompany --resume
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a policy and write a run folder")
-    p.add_argument("--preset", choices=sorted(config_mod.PRESETS), default="cartpole", help="starting configuration")
-    p.add_argument("--env", dest="env_id", help="Gymnasium env id (overrides the preset's)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--num-envs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--gamma", type=float)
-    p.add_argument("--steps-per-rollout", type=int)
-    p.add_argument("--backend", choices=["auto", "native", "sync", "async"])
-    p.add_argument("--device", help="cpu or cuda")
-    p.add_argument("--out", type=Path, help="run folder (default runs/<preset>-seed<seed>)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
-    p.add_argument("--quiet", action="store_true", help="print only the final summary line")
+    p = sub.add_parser(
+        "train",
+        help="train a policy and write a run folder",
+        description="Train from a preset or a TOML config file; flags and KEY=VALUE arguments override single settings.",
+    )
+    start = p.add_argument_group("what to run")
+    start.add_argument("--preset", choices=sorted(config_mod.PRESETS), help="starting configuration (default cartpole)")
+    start.add_argument("--config", type=Path, metavar="TOML", help="starting configuration from a file (e.g. RUN/config.toml)")
+    start.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run (or a folder of seed runs)")
+    start.add_argument("--seeds", metavar="LIST", help="several seeds in parallel processes, e.g. 0-4 or 0,3,7")
+    start.add_argument("--jobs", type=int, help="parallel processes for --seeds (default: number of cores)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, help="run folder (default runs/<preset>-seed<seed>; with --seeds the parent folder)")
+    out.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    out.add_argument("--checkpoint-every", type=int, metavar="K", help="write a checkpoint every K epochs (default 10)")
+    out.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="do not write TensorBoard event files")
+    out.add_argument("--quiet", action="store_true", help="no progress bar: print only the final summary line")
+    out.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw curve.png")
+    add_config_flags(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, values read as TOML (hidden_sizes=[32,32])")
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="return and length statistics of a run's policy on fresh episodes")
+    p.add_argument("run", type=Path, metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--seed", type=int, help="env and sampling seed (default: the run's seed + 1000)")
+    p.add_argument("--num-envs", type=int, help="parallel envs (default min(episodes, 16))")
+    p.add_argument("--device", default="cpu")
+
+
+def _record_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="render a run's policy to a GIF or MP4")
+    p.add_argument("run", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, required=True, help="policy.gif or policy.mp4 (MP4 needs reinforce[video])")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
+    p.add_argument("--seed", type=int, help="env and sampling seed (default: the run's seed + 1000)")
+    p.add_argument("--max-steps", type=int, help="cut each episode after this many steps")
+    p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
 
 
 def _plot_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="plot the learning curve of one or more run folders")
-    p.add_argument("runs", nargs="+", type=Path, help="run folders; several seeds give a mean and a band")
+    p = sub.add_parser("plot", help="plot the learning curve of run folders and write a summary table")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders; several seeds give a mean and a 95%% bootstrap band")
     p.add_argument("--out", type=Path, help="PNG path (default: curve.png in the first run folder)")
     p.add_argument("--x", default="epoch", choices=["epoch", "time/env_steps", "time/wall_s"])
+    p.add_argument("--threshold", type=float, help="return for 'epochs to threshold' (default: the env's reward_threshold)")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reinforce", description="REINFORCE policy gradients on Gymnasium.")
     sub = p.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _evaluate_parser(sub)
+    _record_parser(sub)
     _plot_parser(sub)
     return p
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from reinforce.trainer import train
+# -- train ----------------------------------------------------------------------------------------
+def resolve_config(args: argparse.Namespace) -> config_mod.Config:
+    """Preset or --config file, then flags, then KEY=VALUE overrides (unknown keys fail with a suggestion)."""
+    if args.preset and args.config:
+        raise ValueError("give either --preset or --config, not both")
+    cfg = config_mod.load(args.config) if args.config else config_mod.preset(args.preset or "cartpole")
+    changes = flag_overrides(args)
+    for text in args.overrides:
+        key, value = config_mod.parse_override(text)
+        changes[key.replace("-", "_")] = value
+    return config_mod.from_dict({**cfg.to_dict(), **changes}) if changes else cfg
 
-    cfg = config_mod.preset(args.preset)
-    overrides = {
-        k: getattr(args, k)
-        for k in ("env_id", "seed", "epochs", "num_envs", "lr", "gamma", "steps_per_rollout", "backend", "device")
-        if getattr(args, k) is not None
-    }
-    cfg = cfg.replace(**overrides)
-    out = args.out or Path("runs") / f"{args.preset}-seed{cfg.seed}"
-    train(cfg, out, quiet=args.quiet, force=args.force)
+
+def _run_name(args: argparse.Namespace) -> str:
+    if not args.config:
+        return args.preset or "cartpole"
+    path = Path(args.config).resolve()
+    # RUN/config.toml (or RUN itself): name the repeat after the run folder.
+    if path.is_dir():
+        return f"{path.name}-repeat"
+    return f"{path.parent.name}-repeat" if path.name == "config.toml" else path.stem
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from reinforce.trainer import DEFAULT_CHECKPOINT_EVERY, train
+
+    for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if args.resume is not None:
+        return _resume(args)
+    cfg = resolve_config(args)
+    if args.seeds is not None:
+        return _train_seeds(args, cfg)
+    out = args.out or Path("runs") / f"{_run_name(args)}-seed{cfg.seed}"
+    train(
+        cfg,
+        out,
+        quiet=args.quiet,
+        force=args.force,
+        plot=args.plot,
+        checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
+        tensorboard=args.tensorboard,
+    )
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from reinforce.seeds import run_parallel, seed_dirs
+    from reinforce.trainer import resume
+
+    changed = set(flag_overrides(args)) - RESUME_COMPATIBLE
+    if args.preset or args.config or args.seeds or args.out or args.force or args.overrides or changed:
+        raise ValueError(
+            "--resume continues a run with its own config.toml; only --epochs, --checkpoint-every, --jobs, --quiet, "
+            "--no-plot and --no-tensorboard can go with it"
+        )
+    run, epochs = args.resume, flag_overrides(args).get("epochs")
+    if not (run / "config.toml").exists() and seed_dirs(run):
+        dirs = seed_dirs(run)
+        codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs)
+        return _finish_seeds(run, dirs, codes, stopped)
+    resume(run, args.quiet, args.plot, args.checkpoint_every, epochs, args.tensorboard)
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from reinforce.seeds import parse_seeds, prepare_seeds, run_parallel
+
+    if "seed" in flag_overrides(args) or any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
+        raise ValueError("give either --seed or --seeds, not both")
+    seeds = parse_seeds(args.seeds)
+    root = args.out or Path("runs") / _run_name(args)
+    dirs = prepare_seeds(cfg, seeds, root, force=args.force)
+    print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
+    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard)
+    return _finish_seeds(root, dirs, codes, stopped)
+
+
+def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> int:
+    """After parallel seeds: report failures or how to resume; when all are done, plot and summarise."""
+    failed = [d for d in dirs if codes.get(d) not in (0, None)]
+    for d in failed:
+        print(f"reinforce: {d} failed (exit {codes[d]}); see its error above", file=sys.stderr)
+    if stopped or any(codes.get(d) is None for d in dirs):
+        print(f"reinforce: stopped; resume all seeds with: reinforce train --resume {root}", file=sys.stderr)
+        return 0 if not failed else 2
+    if failed:
+        return 2
+    from reinforce.plotting import load_runs, plot_runs
+    from reinforce.summary import summarize, to_markdown, write_summary
+
+    png = plot_runs(dirs, root / "curve.png")
+    write_summary(load_runs(dirs), png)
+    print(to_markdown(summarize(load_runs(dirs))), end="")
+    print(f"wrote {png} and {png.stem}_summary.csv/.md beside it")
+    return 0
+
+
+# -- evaluate, record, plot ---------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from reinforce.evaluate import evaluate_run, format_json, format_table
+
+    result = evaluate_run(args.run, args.episodes, args.deterministic, args.seed, args.num_envs, args.device)
+    print(format_json(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from reinforce.record import record_run
+
+    result = record_run(args.run, args.out, args.episodes, args.deterministic, args.seed, args.max_steps, args.fps)
+    returns = ", ".join(f"{r:.1f}" for r in result["episode_returns"])
+    print(f"wrote {result['out']}: {result['frames']} frames at {result['fps']:g} fps, episode returns {returns}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from reinforce.plotting import plot_runs
+    from reinforce.plotting import load_runs, plot_runs
+    from reinforce.summary import write_summary
 
-    out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x)
-    print(f"wrote {out}")
+    out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x, threshold=args.threshold)
+    csv_path, md_path = write_summary(load_runs(args.runs), out, args.threshold)
+    print(f"wrote {out}, {csv_path.name} and {md_path.name}")
     return 0
 
 
+def _message(err: BaseException) -> object:
+    if isinstance(err, KeyError) and err.args:
+        return err.args[0]
+    if isinstance(err, OSError) and err.strerror and not err.filename:
+        return err.strerror
+    return err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    # KEY=VALUE overrides may come after options: argparse leaves those over as unknown.
+    if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return {"train": cmd_train, "plot": cmd_plot}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "plot": cmd_plot}[args.command](args)
     except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"reinforce: error: {message}", file=sys.stderr)
+        print(f"reinforce: error: {_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reinforce: interrupted", file=sys.stderr)

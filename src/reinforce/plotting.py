@@ -31,9 +31,16 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def plot_runs(
-    run_dirs: Sequence[str | Path], out_png: str | Path, metric: str = "rollout/ep_return_mean", x: str = "epoch"
+    run_dirs: Sequence[str | Path],
+    out_png: str | Path,
+    metric: str = "rollout/ep_return_mean",
+    x: str = "epoch",
+    threshold: float | None = None,
 ) -> Path:
-    """Plot `metric` against `x`; several runs of one env give their mean and a 95% bootstrap band."""
+    """Plot `metric` against `x`; several runs of one env give their mean and a 95% bootstrap band.
+
+    A dashed line marks `threshold`, or by default each env's registered reward_threshold.
+    """
     from reinforce.trainer import reward_threshold
 
     data = load_runs(run_dirs)
@@ -52,10 +59,12 @@ def plot_runs(
         ax=ax,
         label=None if hue else (f"mean of {n_runs} runs (95% bootstrap band)" if n_runs > 1 else "one run"),
     )
-    for env_id in data["env_id"].unique():
-        threshold = reward_threshold(env_id)
-        if threshold is not None:
-            ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"{env_id} threshold {threshold:g}")
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    for env_id in data["env_id"].unique() if threshold is None else ():
+        level = reward_threshold(env_id)
+        if level is not None:
+            ax.axhline(level, color="black", linestyle="--", linewidth=1, label=f"{env_id} threshold {level:g}")
     labels = {
         "epoch": "epoch (one policy update each)",
         "time/env_steps": "environment steps (all envs)",

@@ -1,22 +1,50 @@
-"""A training run on disk: build env, policy and agent from a Config, train, and leave a run folder.
+"""A training run on disk: build env, policy and agent from a Config, train, checkpoint, resume.
 
-Run folder: `config.toml` (the resolved config), `metrics.csv` (one row per epoch), `curve.png`
-(the learning curve) and `policy.pt` (the final policy's state_dict, loadable with weights_only).
+Run folder:
+
+    config.toml             the resolved config (`reinforce train --config RUN/config.toml` repeats the run)
+    metrics.csv             one row per epoch (METRIC_NAMES first, then any extra metrics)
+    events.out.tfevents.*   the same metrics for TensorBoard, and the config as text
+    checkpoint.pt           the full training state every `checkpoint_every` epochs and at the end
+    checkpoint.prev.pt      the checkpoint before it
+    policy.pt               the final policy's state_dict (loadable with weights_only)
+    curve.png               the learning curve
+
+SIGINT/SIGTERM finish the current epoch, write a checkpoint and return normally; `resume(run)`
+continues from the checkpoint (exactly, for envs whose state can be saved: see `reinforce.envstate`).
 """
 from __future__ import annotations
 
-import csv
 import math
-import os
+import sys
 from pathlib import Path
 
 import torch
 
 from reinforce import config as config_mod
-from reinforce.algorithm import METRIC_NAMES, Metrics, Reinforce
+from reinforce.algorithm import Metrics, Reinforce
+from reinforce.checkpoint import (
+    CHECKPOINT,
+    PREVIOUS,
+    CheckpointError,
+    CheckpointWriteError,
+    check_matches_config,
+    checkpoint_epoch,
+    load_checkpoint,
+    restore_training_state,
+    save_atomic,
+    save_checkpoint,
+    training_state,
+)
 from reinforce.config import Config
+from reinforce.logger import RunLogger, event_files, truncate_metrics
 from reinforce.policies import Policy, make_policy
+from reinforce.signals import GracefulStop
 from reinforce.vector import VecEnv, make_vec_env
+
+DEFAULT_CHECKPOINT_EVERY = 10
+# What a run writes; `--force` removes these (and only these) before a fresh start.
+RUN_FILES = ("metrics.csv", "curve.png", "policy.pt", CHECKPOINT, PREVIOUS, f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", "policy.pt.tmp")
 
 
 def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
@@ -54,26 +82,8 @@ def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
     return env, policy, agent
 
 
-class MetricsWriter:
-    """Appends one CSV row per epoch and flushes it, so a crash keeps every finished epoch."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        new = not path.exists()
-        self._file = path.open("a", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=list(METRIC_NAMES))
-        if new:
-            self._writer.writeheader()
-
-    def write(self, metrics: Metrics) -> None:
-        self._writer.writerow({k: metrics[k] for k in METRIC_NAMES})
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
 def reward_threshold(env_id: str) -> float | None:
+    """The env's registered `reward_threshold` ("solved" level), if any."""
     import gymnasium as gym
 
     try:
@@ -82,64 +92,224 @@ def reward_threshold(env_id: str) -> float | None:
         return None
 
 
-def _progress(total: int, quiet: bool):
+def _progress(total: int, initial: int, quiet: bool):
     if quiet:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="epoch", dynamic_ncols=True, leave=True)
+    return tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
 
 
-def train(cfg: Config, out_dir: str | Path, quiet: bool = False, force: bool = False, plot: bool = True) -> list[Metrics]:
-    """Train `cfg` and write the run folder `out_dir`. Returns the per-epoch metrics."""
+def _clear_run_files(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for path in event_files(out):
+        path.unlink()
+
+
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    quiet: bool = False,
+    force: bool = False,
+    plot: bool = True,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    tensorboard: bool = True,
+) -> list[Metrics]:
+    """Train `cfg` from scratch into the run folder `out_dir`; returns the per-epoch metrics.
+
+    Refuses a non-empty `out_dir` unless `force` (which removes the files of an earlier run there).
+    """
+    _check_every(checkpoint_every)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"run folder {str(out)!r} already exists and is not empty; pass --force to overwrite")
+        raise FileExistsError(
+            f"run folder {str(out)!r} already exists and is not empty; pass --resume {out} to continue it "
+            "or --force to overwrite it"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("metrics.csv", "curve.png", "policy.pt"):
-        (out / stale).unlink(missing_ok=True)
+    _clear_run_files(out)
     config_mod.save(cfg, out / "config.toml")
+    env, _, agent = build(cfg)
+    return _Session(cfg, out, env, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None).run(plot)
 
-    env, policy, agent = build(cfg)
-    writer = MetricsWriter(out / "metrics.csv")
-    bar = _progress(cfg.epochs, quiet)
 
-    def on_epoch(metrics: Metrics) -> None:
-        writer.write(metrics)
-        if bar is not None:
-            bar.set_postfix_str(
-                f"return {_fmt(metrics['rollout/ep_return_mean'])}  {metrics['time/steps_per_s']:,.0f} steps/s"
-            )
-            bar.update(1)
+def resume(
+    run_dir: str | Path,
+    quiet: bool = False,
+    plot: bool = True,
+    checkpoint_every: int | None = None,
+    epochs: int | None = None,
+    tensorboard: bool = True,
+) -> list[Metrics]:
+    """Continue the run in `run_dir` from its checkpoint; returns the metrics of the new epochs.
 
-    try:
-        history = agent.learn(cfg.epochs, callback=on_epoch)
-    finally:
-        writer.close()
-        if bar is not None:
-            bar.close()
+    `epochs` raises (or lowers) the run's total; by default the checkpoint's `checkpoint_every` is
+    kept. A folder with a config.toml but no checkpoint yet starts from epoch 0.
+    """
+    out = Path(run_dir)
+    if not (out / "config.toml").is_file():
+        raise FileNotFoundError(f"{str(out)!r} is not a run folder: it has no config.toml")
+    cfg = config_mod.load(out)
+    payload = _load_for_resume(out)
+    if payload is not None:
+        check_matches_config(payload, cfg, out / CHECKPOINT)
+        checkpoint_every = checkpoint_every or int(payload["trainer"]["checkpoint_every"])
+    checkpoint_every = checkpoint_every or DEFAULT_CHECKPOINT_EVERY
+    _check_every(checkpoint_every)
+    if epochs is not None and epochs != cfg.epochs:
+        cfg = cfg.replace(epochs=epochs)
+        config_mod.save(cfg, out / "config.toml")
+    env, _, agent = build(cfg)
+    level = "none"
+    if payload is not None:
+        level = restore_training_state(payload, agent, out / CHECKPOINT)
+    elif not quiet:
+        print(f"reinforce: no checkpoint in {out} yet: starting it from epoch 0", file=sys.stderr)
+    if payload is None:
+        _clear_run_files(out)  # a start from scratch: drop rows and events of an earlier attempt
+    else:
+        truncate_metrics(out / "metrics.csv", agent.epoch)
+    if agent.epoch >= cfg.epochs:
         env.close()
-    _save_weights(policy, out / "policy.pt")
-    if plot:
-        from reinforce.plotting import plot_runs
-
-        plot_runs([out], out / "curve.png")
-    last = history[-1] if history else None
-    summary = (
-        f"{cfg.env_id}: {len(history)} epochs, {agent.env_steps:,} env steps in {agent.wall_s:.1f} s"
-        + (f", final mean return {_fmt(last['rollout/ep_return_mean'])}" if last else "")
-        + f" -> {out}"
-    )
-    print(summary)
-    return history
+        print(f"{str(out)!r} is already complete ({agent.epoch} of {cfg.epochs} epochs); pass --epochs N to train longer")
+        return []
+    if payload is not None and level == "none" and not quiet:
+        print(
+            f"reinforce: note: the state of {cfg.env_id}'s {cfg.backend} envs could not be restored; the run goes on "
+            "with freshly reset envs, so it will not match an uninterrupted run exactly",
+            file=sys.stderr,
+        )
+    session = _Session(cfg, out, env, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None)
+    return session.run(plot)
 
 
-def _save_weights(policy: Policy, path: Path) -> None:
-    """Atomic write: a crash mid-save never leaves a half-written file under the final name."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(policy.state_dict(), tmp)
-    os.replace(tmp, path)
+def epochs_done(epochs: int) -> str:
+    """How far a checkpoint got, in the 0-based epoch numbers of metrics.csv."""
+    return f"end of epoch {epochs - 1}" if epochs > 0 else "before the first epoch"
+
+
+def _check_every(checkpoint_every: int) -> None:
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
+
+
+def _load_for_resume(out: Path) -> dict | None:
+    """The run's checkpoint; None if it never wrote one. A bad file is an error, never skipped."""
+    path, previous = out / CHECKPOINT, out / PREVIOUS
+    if not path.exists():
+        if previous.exists():
+            raise CheckpointError(
+                f"{str(out)!r} has no {CHECKPOINT} but has {PREVIOUS}: rename it to {CHECKPOINT} to resume from it"
+            )
+        return None
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        epochs = checkpoint_epoch(previous) if previous.exists() else None
+        hint = (
+            f"; {PREVIOUS} ({epochs_done(epochs)}) is intact: move the bad file aside and rename it to {CHECKPOINT} "
+            "to resume from there"
+            if epochs is not None
+            else ""
+        )
+        raise CheckpointError(f"{err}{hint}") from None
+
+
+class _Session:
+    """One stretch of training in a run folder, from the agent's current epoch to `cfg.epochs`."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        out: Path,
+        env: VecEnv,
+        agent: Reinforce,
+        quiet: bool,
+        checkpoint_every: int,
+        tensorboard: bool,
+        last_checkpoint: int | None,
+    ):
+        self.cfg, self.out, self.env, self.agent = cfg, out, env, agent
+        self.quiet, self.checkpoint_every, self.tensorboard = quiet, checkpoint_every, tensorboard
+        self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.out, training_state(self.cfg, self.agent, self.checkpoint_every))
+        self.last_checkpoint = self.agent.epoch
+
+    def _where_to_resume(self) -> str:
+        if self.last_checkpoint is None:
+            return f"no checkpoint was written yet (one every {self.checkpoint_every} epochs)"
+        return (
+            f"the last good checkpoint ({epochs_done(self.last_checkpoint)}) is {self.out / CHECKPOINT}; "
+            f"continue with: reinforce train --resume {self.out}"
+        )
+
+    def run(self, plot: bool) -> list[Metrics]:
+        cfg, agent = self.cfg, self.agent
+        start = agent.epoch
+        logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard)
+        bar = _progress(cfg.epochs, start, self.quiet)
+        stop = GracefulStop()
+
+        def on_epoch(metrics: Metrics) -> bool:
+            logger.write(metrics)
+            if bar is not None:
+                bar.set_postfix_str(
+                    f"return {_fmt(metrics['rollout/ep_return_mean'])}  {metrics['time/steps_per_s']:,.0f} steps/s"
+                )
+                bar.update(1)
+            if agent.epoch % self.checkpoint_every == 0 and agent.epoch < cfg.epochs and not stop.requested:
+                logger.flush()
+                self.checkpoint()
+            return stop.requested is None
+
+        try:
+            with stop:
+                try:
+                    history = agent.learn(cfg.epochs - start, callback=on_epoch)
+                except FloatingPointError as err:
+                    raise FloatingPointError(f"{err}. Training stopped; {self._where_to_resume()}") from None
+                except CheckpointWriteError as err:
+                    raise CheckpointWriteError(
+                        err.errno, f"{err.strerror}. Training stopped after {agent.epoch} epochs; {self._where_to_resume()}"
+                    ) from None
+            logger.flush()
+            if self.last_checkpoint != agent.epoch:
+                try:
+                    self.checkpoint()
+                except CheckpointWriteError as err:
+                    raise CheckpointWriteError(err.errno, f"{err.strerror}; {self._where_to_resume()}") from None
+            save_atomic(agent.policy.state_dict(), self.out / "policy.pt")
+        finally:
+            logger.close()
+            if bar is not None:
+                bar.close()
+            self.env.close()
+        if plot and (self.out / "metrics.csv").exists():
+            from reinforce.plotting import plot_runs
+
+            plot_runs([self.out], self.out / "curve.png")
+        self._report(history, stop.requested)
+        return history
+
+    def _report(self, history: list[Metrics], stopped_by: str | None) -> None:
+        cfg, agent = self.cfg, self.agent
+        last = history[-1] if history else None
+        done = f"{agent.epoch} epochs" if agent.epoch >= cfg.epochs else f"stopped after {agent.epoch} of {cfg.epochs} epochs"
+        print(
+            f"{cfg.env_id}: {done}, {agent.env_steps:,} env steps in {agent.wall_s:.1f} s"
+            + (f", final mean return {_fmt(last['rollout/ep_return_mean'])}" if last else "")
+            + f" -> {self.out}"
+        )
+        if stopped_by is not None and agent.epoch < cfg.epochs:
+            print(
+                f"reinforce: stopped by {stopped_by}; checkpoint saved. Resume with: reinforce train --resume {self.out}",
+                file=sys.stderr,
+                flush=True,
+            )

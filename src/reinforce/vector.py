@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 
 from reinforce.policies import space_dims
 
-BACKENDS = ("auto", "native", "sync", "async")
+BACKENDS = ("auto", "native", "sync", "async", "envpool")
 
 
 class VecEnv(Protocol):
@@ -98,6 +98,112 @@ class GymnasiumVecEnv:
         self.env.close()
 
 
+class EnvPoolVecEnv:
+    """EnvPool (C++ thread pool of envs, sync mode) converted to our SAME_STEP contract, torch out.
+
+    EnvPool autoresets NEXT_STEP style: the step after an episode ends returns the reset
+    observation with reward 0 and ignores the action. We convert instead of masking: right after
+    a step in which some envs ended we reset exactly those envs (EnvPool's partial
+    `reset(env_ids)`), return their reset observations in `obs` and the last ones in
+    `info["final_obs"]` (a full (E, obs_dim) tensor equal to `obs` where no episode ended). The
+    next step of such an env is then a real transition with the policy's action, so the rows a
+    rollout records are the same kind as with the native and Gymnasium backends.
+
+    Seeding: EnvPool fixes seeds at construction (env i gets seed + i, as our other backends do);
+    `reset(seed=s)` with a seed other than the construction one rebuilds the pool with seed s,
+    `reset()` continues each env's random stream.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, seed: int | None = None, device: torch.device | str = "cpu",
+                 env_kwargs: dict | None = None):
+        try:
+            import envpool
+        except ImportError:  # pragma: no cover - depends on the optional extra
+            raise ImportError("backend 'envpool' needs the envpool package: pip install 'reinforce[envpool]'") from None
+        if env_id not in envpool.list_all_envs():
+            ours = [i for i in envpool.list_all_envs() if "/" not in i and ("CartPole" in i or "Pendulum" in i)]
+            raise ValueError(f"EnvPool has no env {env_id!r} (e.g. {', '.join(ours)}); use backend 'sync' or 'native'")
+        self._envpool, self._env_id = envpool, env_id
+        self._kwargs = dict(env_kwargs or {})
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self._seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        self.env = self._make(self._seed)
+        self._fresh = True  # no step since (re)construction: a reset with the same seed needs no rebuild
+        self.single_observation_space = self.env.observation_space
+        self.single_action_space = self.env.action_space
+        self.obs_dim, _, self.discrete = space_dims(self.single_observation_space, self.single_action_space)
+        if not self.discrete:
+            self._low = np.asarray(self.single_action_space.low, dtype=np.float32)
+            self._high = np.asarray(self.single_action_space.high, dtype=np.float32)
+        self.spec = gym.spec(env_id)
+        self.metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+        self._all_ids = np.arange(self.num_envs, dtype=np.int32)
+
+    def _make(self, seed: int):
+        import warnings
+
+        with warnings.catch_warnings():  # EnvPool's spaces are float64-declared Boxes cast to float32
+            warnings.simplefilter("ignore", UserWarning)
+            env = self._envpool.make(self._env_id, env_type="gymnasium", num_envs=self.num_envs, seed=seed, **self._kwargs)
+            env.observation_space, env.action_space  # noqa: B018  (built lazily; warns once here)
+            return env
+
+    def _tensor(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        # A copy: EnvPool may reuse its output buffers on the next call.
+        return torch.tensor(array, dtype=dtype, device=self.device)
+
+    def _ordered(self, array: np.ndarray, env_ids: np.ndarray) -> np.ndarray:
+        """Rows in env-id order (sync EnvPool already returns them so; this is a cheap check)."""
+        if env_ids.shape[0] == self.num_envs and np.array_equal(env_ids, self._all_ids):
+            return array
+        out = np.empty_like(array)
+        out[env_ids] = array
+        return out
+
+    def reset(self, *, seed: int | None = None) -> tuple[torch.Tensor, dict]:
+        if seed is not None and (int(seed) != self._seed or not self._fresh):
+            self.env.close()
+            self._seed = int(seed)
+            self.env = self._make(self._seed)
+        self._fresh = False
+        obs, info = self.env.reset()
+        obs = self._ordered(np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim), info["env_id"])
+        return self._tensor(obs, torch.float32), {}
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        self._fresh = False
+        act = actions.detach().cpu().numpy()
+        act = act.astype(np.int32) if self.discrete else np.clip(act, self._low, self._high).reshape(self.num_envs, -1)
+        obs, reward, terminated, truncated, info = self.env.step(act, self._all_ids)
+        ids = info["env_id"]
+        obs = self._ordered(np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim), ids)
+        reward = self._ordered(np.asarray(reward, dtype=np.float32), ids)
+        terminated = self._ordered(np.asarray(terminated, dtype=bool), ids)
+        truncated = self._ordered(np.asarray(truncated, dtype=bool), ids) & ~terminated
+        final_obs = self._tensor(obs, torch.float32)
+        done = terminated | truncated
+        if done.any():
+            obs = obs.copy()
+            reset_obs, reset_info = self.env.reset(np.flatnonzero(done).astype(np.int32))
+            obs[reset_info["env_id"]] = np.asarray(reset_obs, dtype=np.float32).reshape(-1, self.obs_dim)
+        return (
+            self._tensor(obs, torch.float32),
+            self._tensor(reward, torch.float32),
+            self._tensor(terminated, torch.bool),
+            self._tensor(truncated, torch.bool),
+            {"final_obs": final_obs},
+        )
+
+    def render(self) -> Any:
+        return None
+
+    def close(self) -> None:
+        close = getattr(self.env, "close", None)
+        if close is not None:
+            close()
+
+
 def _native_constructor(env_id: str):
     try:
         from reinforce.envs.native import NATIVE_ENVS
@@ -117,7 +223,8 @@ def make_vec_env(
     """A vector env of `num_envs` copies of `env_id` yielding torch tensors on `device`.
 
     backend: "auto" (native batched tensor env when we have one for the id, else "sync"),
-    "native", "sync" (Gymnasium SyncVectorEnv) or "async" (AsyncVectorEnv, one process per env).
+    "native", "sync" (Gymnasium SyncVectorEnv), "async" (AsyncVectorEnv, one process per env) or
+    "envpool" (EnvPool's C++ pool, optional extra; converted to SAME_STEP autoreset).
     `seed` seeds sub-env i with seed + i on the first reset.
     """
     import reinforce.envs  # noqa: F401  (registers reinforce/* ids before the lookup)
@@ -133,6 +240,8 @@ def make_vec_env(
         raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
     if backend in ("auto", "native") and native is not None:
         env = native(num_envs, device=device, seed=seed, **env_kwargs)
+    elif backend == "envpool":
+        env = EnvPoolVecEnv(spec.id, num_envs, seed=seed, device=device, env_kwargs=env_kwargs)
     else:
         mode = "async" if backend == "async" else "sync"
         vec = gym.make_vec(

@@ -20,9 +20,14 @@ Conventions shared by all of them:
   step the returned observation is already the first observation of the next
   episode; the true last observation is in ``info["final_obs"]`` (a full
   ``(E, obs_dim)`` tensor that equals ``obs`` wherever the env did not end).
-  The reset is a ``torch.where`` selection: fresh initial states are drawn for
-  *all* envs every step and selected where ``terminated | truncated``, so the
-  random stream consumed per step does not depend on the data.
+  On CUDA (and any non-CPU device) the reset is a ``torch.where`` selection:
+  fresh initial states are drawn for *all* envs every step and selected where
+  ``terminated | truncated``, so the step never synchronises with the host. On
+  CPU, where nothing is gained by avoiding a sync, fresh states are drawn only
+  for the envs that ended (found with ``nonzero``) and written in place of
+  their next state -- about twice as fast at large ``num_envs``. Either way the
+  run is deterministic for a given seed; the two devices consume their random
+  streams differently, so CPU and CUDA runs of one seed differ.
 * ``truncated`` is ``True`` only when the time limit was hit and the env did
   not terminate in the same step.  ``max_episode_steps=None`` disables it.
 * The physics state, observations and rewards use ``dtype`` (default
@@ -156,8 +161,8 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
     def _build_spaces(self, np_dtype: type) -> tuple[spaces.Space, spaces.Space]:
         raise NotImplementedError
 
-    def _sample_reset(self) -> torch.Tensor:
-        """Fresh initial states for all envs, (E, state_dim) of ``self.dtype``."""
+    def _sample_reset(self, n: int | None = None) -> torch.Tensor:
+        """Fresh initial states for ``n`` envs (default: all), (n, state_dim) of ``self.dtype``."""
         raise NotImplementedError
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
@@ -170,7 +175,8 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         """One step of all envs.
 
         Returns ``(next_state (E, D), final_obs (E, obs_dim), reward (E,), terminated (E,) bool)``,
-        all new tensors; ``final_obs`` must not share memory with ``next_state``.
+        all new tensors; ``final_obs`` must not share memory with ``next_state`` and must equal
+        ``_observe(next_state)`` exactly (the CPU step copies it for the envs that did not end).
         """
         raise NotImplementedError
 
@@ -213,6 +219,19 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             done = (steps >= self._limit).logical_or_(terminated)
             truncated = torch.logical_xor(done, terminated)  # time limit hit and not terminated
 
+        if self.device.type == "cpu":
+            # Draw fresh states only for the envs that ended (a few per step) and write them over
+            # `stepped`, which the physics made fresh for us. Nothing to sync with on CPU.
+            ended = done.nonzero().squeeze(1)
+            obs = final_obs.clone()
+            if ended.numel():
+                fresh = self._sample_reset(ended.numel())
+                stepped[ended] = fresh
+                obs[ended] = self._observe(fresh)
+                steps.masked_fill_(done, 0)
+            self._state, self._steps = stepped, steps
+            return obs, reward, terminated, truncated, {"final_obs": final_obs}
+        # Accelerators: select between next and fresh states for all envs -- no host sync.
         self._state = torch.where(done.unsqueeze(1), self._sample_reset(), stepped)
         self._steps = steps.masked_fill_(done, 0)
         return self._observe(self._state), reward, terminated, truncated, {"final_obs": final_obs}
@@ -331,14 +350,14 @@ class TorchCartPoleV1(TorchVectorEnv):
             return a
         return a > (0.5 if a.is_floating_point() else 0)  # True: push right
 
-    def _sample_reset(self) -> torch.Tensor:
-        return self._empty((self.num_envs, 4)).uniform_(-0.05, 0.05, generator=self._gen)
+    def _sample_reset(self, n: int | None = None) -> torch.Tensor:
+        return self._empty((self.num_envs if n is None else n, 4)).uniform_(-0.05, 0.05, generator=self._gen)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
         return state.clone()
 
     def _physics(self, state, right):
-        theta, theta_dot = state[:, 2], state[:, 3]
+        x, x_dot, theta, theta_dot = state.unbind(1)
         pml, tm = self.polemass_length, self.total_mass
         force = torch.where(right, self._force_right, self._force_left)
         costheta = torch.cos(theta)
@@ -351,8 +370,13 @@ class TorchCartPoleV1(TorchVectorEnv):
         # xacc = temp - pml * thetaacc * cos / total_mass
         xacc = torch.addcmul(temp, thetaacc, costheta, value=-pml / tm)
         # Euler: positions advance with the old velocities, velocities with the accelerations.
-        deriv = torch.stack((state[:, 1], xacc, theta_dot, thetaacc), dim=1)
-        nxt = torch.add(state, deriv, alpha=self.tau)
+        # Written column by column into one new tensor (no stack of a derivative tensor).
+        nxt = torch.empty_like(state)
+        tau = self.tau
+        torch.add(x, x_dot, alpha=tau, out=nxt[:, 0])
+        torch.add(x_dot, xacc, alpha=tau, out=nxt[:, 1])
+        torch.add(theta, theta_dot, alpha=tau, out=nxt[:, 2])
+        torch.add(theta_dot, thetaacc, alpha=tau, out=nxt[:, 3])
         terminated = (nxt[:, 0].abs() > self._x_thr).logical_or_(nxt[:, 2].abs() > self._theta_thr)
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return nxt, nxt.clone(), reward, terminated
@@ -405,8 +429,8 @@ class TorchPendulumV1(TorchVectorEnv):
         act_space = spaces.Box(-self.max_torque, self.max_torque, shape=(1,), dtype=np.float32)
         return obs_space, act_space
 
-    def _sample_reset(self) -> torch.Tensor:
-        u = self._empty((self.num_envs, 2)).uniform_(-1.0, 1.0, generator=self._gen)
+    def _sample_reset(self, n: int | None = None) -> torch.Tensor:
+        u = self._empty((self.num_envs if n is None else n, 2)).uniform_(-1.0, 1.0, generator=self._gen)
         return u.mul_(self._reset_high)  # θ ~ U(-π, π), θ_dot ~ U(-1, 1)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
@@ -477,8 +501,8 @@ class TorchCartPoleSwingUpV0(TorchVectorEnv):
         act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         return obs_space, act_space
 
-    def _sample_reset(self) -> torch.Tensor:
-        z = self._empty((self.num_envs, 4)).normal_(0.0, self.init_std, generator=self._gen)
+    def _sample_reset(self, n: int | None = None) -> torch.Tensor:
+        z = self._empty((self.num_envs if n is None else n, 4)).normal_(0.0, self.init_std, generator=self._gen)
         return z.add_(self._reset_mean)
 
     def _observe(self, state: torch.Tensor) -> torch.Tensor:
@@ -503,11 +527,19 @@ class TorchCartPoleSwingUpV0(TorchVectorEnv):
         # θdd = (-3 m l θd² s c + 6 M g s + 6 (u - f xd) c) / (4 l M - 3 m l c²)
         thdd = uf.mul_(c).mul_(6.0).add_(s, alpha=6 * M * g).addcmul_(w2s, c, value=-3 * m * l)
         thdd = thdd.div_(c2.mul_(-3 * m * l).add_(4 * l * M))
-        # Explicit Euler: x, θ advance with the old velocities, then the velocities.
-        nxt = torch.add(state, torch.stack((x_dot, xdd, th_dot, thdd), dim=1), alpha=self.dt)
-        nth = nxt[:, 2]
-        ncos = torch.cos(nth)
-        final_obs = torch.stack((nxt[:, 0], nxt[:, 1], ncos, torch.sin(nth), nxt[:, 3]), dim=1)
+        # Explicit Euler: x, θ advance with the old velocities, then the velocities; written
+        # column by column (no stacked derivative), the observation likewise.
+        dt = self.dt
+        nxt = torch.empty_like(state)
+        final_obs = self._empty((state.shape[0], 5))
+        torch.add(state[:, 0], x_dot, alpha=dt, out=nxt[:, 0])
+        torch.add(x_dot, xdd, alpha=dt, out=nxt[:, 1])
+        torch.add(th, th_dot, alpha=dt, out=nxt[:, 2])
+        torch.add(th_dot, thdd, alpha=dt, out=nxt[:, 3])
+        final_obs[:, 0:2] = nxt[:, 0:2]
+        final_obs[:, 4] = nxt[:, 3]
+        ncos = torch.cos(nxt[:, 2], out=final_obs[:, 2])
+        torch.sin(nxt[:, 2], out=final_obs[:, 3])
         terminated = nxt[:, 0].abs() > self._x_thr
         return nxt, final_obs, self._reward(ncos), terminated
 
