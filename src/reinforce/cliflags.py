@@ -1,0 +1,112 @@
+"""Command-line flags generated from the Config dataclass: one flag per field, help from its docstring.
+
+`--num-envs` for `num_envs` and so on; `env_id` keeps its short spelling `--env`. Booleans get
+`--x/--no-x`, tuples of ints take a comma-separated list (`--hidden-sizes 64,64`; `--hidden-sizes ""`
+is linear), optional numbers accept `none`. A flag the user did not type is absent from the parsed
+namespace, so only what was typed overrides the preset or the `--config` file.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+import typing
+from typing import Any
+
+from reinforce.config import Config
+
+FLAG_NAMES = {"env_id": "--env"}  # spellings kept from before flags were generated
+METAVARS = {"env_id": "ID", "device": "DEVICE", "backend": "BACKEND"}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (read from its source; {} if unavailable)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(hint))
+    return hint, False
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    text = text.strip().strip("()[]")
+    if text.lower() in ("", "linear"):
+        return ()
+    try:
+        return tuple(int(part) for part in text.replace(" ", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}") from None
+
+
+def _scalar(kind: type, optional: bool):
+    def parse(text: str):
+        if optional and text.lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, got {text!r}") from None
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def flag_name(field_name: str) -> str:
+    return FLAG_NAMES.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Add one flag per Config field to `parser`; returns the field names that got a flag.
+
+    A field whose flag would clash with an option the parser already has is skipped (it stays
+    settable as `key=value`).
+    """
+    hints = typing.get_type_hints(Config)
+    docs = field_docs(Config)
+    group = parser.add_argument_group("config", "override single settings (also possible as KEY=VALUE)")
+    added = []
+    for field in dataclasses.fields(Config):
+        flag = flag_name(field.name)
+        if flag in parser._option_string_actions:
+            continue
+        kind, optional = _unwrap_optional(hints[field.name])
+        kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": docs.get(field.name, "")}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is tuple:
+            kwargs.update(type=_int_tuple, metavar="N,N")
+        elif kind in (int, float, str):
+            metavar = METAVARS.get(field.name, kind.__name__.upper())
+            kwargs.update(type=_scalar(kind, optional) if kind is not str else str, metavar=metavar)
+        else:  # a type we do not know how to read from one token: key=value only
+            continue
+        group.add_argument(flag, **kwargs)
+        added.append(field.name)
+    return added
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The Config fields the user set with flags."""
+    given = vars(args)
+    return {f.name: given[f.name] for f in dataclasses.fields(Config) if f.name in given}
