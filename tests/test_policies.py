@@ -95,3 +95,13 @@ def test_fast_gaussian_sampler_has_policy_mean_and_std():
     n = a.shape[0]
     assert ((a.mean(0) - mean).abs() < 4 * std / n**0.5).all()
     assert ((a.std(0) - std).abs() < 4 * std / (2 * n) ** 0.5).all()
+
+
+def test_two_action_fast_path_equals_generic_categorical():
+    policy = CategoricalPolicy(obs_dim=3, n_actions=2)
+    obs = torch.randn(500, 3) * 5
+    fast = policy.pi(obs)
+    generic = torch.distributions.Categorical(logits=policy.logits(obs))
+    actions = torch.randint(0, 2, (500,))
+    torch.testing.assert_close(fast.log_prob(actions), generic.log_prob(actions))
+    torch.testing.assert_close(fast.entropy(), generic.entropy())

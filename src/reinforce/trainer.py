@@ -49,6 +49,8 @@ RUN_FILES = ("metrics.csv", "curve.png", "policy.pt", CHECKPOINT, PREVIOUS, f"{C
 
 def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
     """Env, policy and agent for `cfg`, seeded so that the same config gives the same run."""
+    if cfg.num_threads is not None and not cfg.device.startswith("cuda"):
+        torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
     env = make_vec_env(cfg.env_id, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, device=cfg.device)
     policy = make_policy(
