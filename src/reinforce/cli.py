@@ -35,6 +35,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run (or a folder of seed runs)")
     start.add_argument("--seeds", metavar="LIST", help="several seeds in parallel processes, e.g. 0-4 or 0,3,7")
     start.add_argument("--jobs", type=int, help="parallel processes for --seeds (default: number of cores)")
+    start.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (runs torchrun)")
+    start.add_argument("--max-restarts", type=int, default=0, metavar="K",
+                       help="with --nproc: after a failure, restart all processes from the last checkpoint, up to K times")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, help="run folder (default runs/<preset>-seed<seed>; with --seeds the parent folder)")
     out.add_argument("--force", action="store_true", help="overwrite an existing run folder")
@@ -110,11 +113,25 @@ def _run_name(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from reinforce import distributed as rd
     from reinforce.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
+
+    if args.nproc is not None and not rd.launched_by_torchrun():
+        if args.nproc < 1:
+            raise ValueError(f"--nproc must be >= 1, got {args.nproc}")
+        if args.seeds is not None:
+            raise ValueError("give either --seeds (independent runs) or --nproc (one data-parallel run), not both")
+        if args.nproc > 1:
+            argv = rd.remove_flag(rd.remove_flag(args.argv, "--nproc"), "--max-restarts")
+            return rd.launch_local(args.nproc, argv, args.max_restarts)
+    if rd.launched_by_torchrun():
+        if args.seeds is not None:
+            raise ValueError("--seeds starts its own processes; it cannot run under torchrun")
+        rd.init_from_env()
     if args.resume is not None:
         return _resume(args)
     cfg = resolve_config(args)
@@ -221,9 +238,18 @@ def _message(err: BaseException) -> object:
     return err
 
 
+def _rank_prefix() -> str:
+    """"rank 1 of 2: " in a torchrun worker of a multi-process job, else ""."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"rank {os.environ.get('RANK', '0')} of {world}: " if world > 1 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc N` hands them to torchrun
     # KEY=VALUE overrides may come after options: argparse leaves those over as unknown.
     if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
@@ -232,8 +258,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "plot": cmd_plot}[args.command](args)
     except USER_ERRORS as err:
-        print(f"reinforce: error: {_message(err)}", file=sys.stderr)
+        # An error rank 0 hit and shared with every rank (distributed.broadcast_from_main) is printed once.
+        if not getattr(err, "raised_on_rank0", False):
+            print(f"reinforce: error: {_rank_prefix()}{_message(err)}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from reinforce.distributed import PeerFailureError
+
+        if not isinstance(err, PeerFailureError):
+            raise
+        print(f"reinforce: error: {err}", file=sys.stderr)  # another rank failed: its own error is the cause
+        return 3
     except KeyboardInterrupt:
         print("reinforce: interrupted", file=sys.stderr)
         return 130

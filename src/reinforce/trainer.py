@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from reinforce import config as config_mod
+from reinforce import distributed as rd
 from reinforce.algorithm import Metrics, Reinforce
 from reinforce.checkpoint import (
     CHECKPOINT,
@@ -47,12 +48,17 @@ DEFAULT_CHECKPOINT_EVERY = 10
 RUN_FILES = ("metrics.csv", "curve.png", "policy.pt", CHECKPOINT, PREVIOUS, f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", "policy.pt.tmp")
 
 
-def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
-    """Env, policy and agent for `cfg`, seeded so that the same config gives the same run."""
+def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Policy, Reinforce]:
+    """Env, policy and agent for `cfg`, seeded so that the same config gives the same run.
+
+    With world_size > 1 (under torchrun) this is rank `rank`'s part: its envs are seeded
+    seed + rank·E and the agent is a DistributedReinforce (rank 0's initial weights everywhere).
+    """
     if cfg.num_threads is not None and not cfg.device.startswith("cuda"):
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
-    env = make_vec_env(cfg.env_id, cfg.num_envs, seed=cfg.seed, backend=cfg.backend, device=cfg.device)
+    env_seed = rd.rank_seed(cfg.seed, rank, cfg.num_envs)
+    env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device)
     policy = make_policy(
         env.single_observation_space,
         env.single_action_space,
@@ -62,9 +68,11 @@ def build(cfg: Config) -> tuple[VecEnv, Policy, Reinforce]:
         squash=cfg.squash,
         normalize_observations=cfg.normalize_observations,
     )
-    agent = Reinforce(
+    distributed = {"sampling_seed": env_seed} if world_size > 1 else {}
+    agent = (rd.DistributedReinforce if world_size > 1 else Reinforce)(
         env,
         policy,
+        **distributed,
         lr=cfg.lr,
         gamma=cfg.gamma,
         steps_per_rollout=cfg.steps_per_rollout,
@@ -128,15 +136,23 @@ def train(
     """
     _check_every(checkpoint_every)
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(
-            f"run folder {str(out)!r} already exists and is not empty; pass --resume {out} to continue it "
-            "or --force to overwrite it"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_run_files(out)
-    config_mod.save(cfg, out / "config.toml")
-    env, _, agent = build(cfg)
+    rank, world, _ = rd.init_from_env(cfg.device)
+    if rd.restart_count() > 0 and (out / "config.toml").is_file():
+        # torchrun --max-restarts started this job again after a failure: continue from the checkpoint.
+        return resume(out, quiet, plot, checkpoint_every, tensorboard=tensorboard)
+
+    def prepare() -> None:  # rank 0 only; an error stops every rank
+        if out.exists() and any(out.iterdir()) and not force:
+            raise FileExistsError(
+                f"run folder {str(out)!r} already exists and is not empty; pass --resume {out} to continue it "
+                "or --force to overwrite it"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        _clear_run_files(out)
+        config_mod.save(cfg, out / "config.toml")
+
+    rd.broadcast_from_main(prepare)
+    env, _, agent = build(cfg, rank, world)
     return _Session(cfg, out, env, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None).run(plot)
 
 
@@ -154,33 +170,51 @@ def resume(
     kept. A folder with a config.toml but no checkpoint yet starts from epoch 0.
     """
     out = Path(run_dir)
-    if not (out / "config.toml").is_file():
-        raise FileNotFoundError(f"{str(out)!r} is not a run folder: it has no config.toml")
-    cfg = config_mod.load(out)
-    payload = _load_for_resume(out)
-    if payload is not None:
-        check_matches_config(payload, cfg, out / CHECKPOINT)
-        checkpoint_every = checkpoint_every or int(payload["trainer"]["checkpoint_every"])
-    checkpoint_every = checkpoint_every or DEFAULT_CHECKPOINT_EVERY
-    _check_every(checkpoint_every)
-    if epochs is not None and epochs != cfg.epochs:
-        cfg = cfg.replace(epochs=epochs)
-        config_mod.save(cfg, out / "config.toml")
-    env, _, agent = build(cfg)
+    rank, world, _ = rd.init_from_env()
+    main = rd.is_main_process()
+
+    def load() -> tuple[Config, dict | None, int]:  # rank 0 only: the run folder is on its disk
+        if not (out / "config.toml").is_file():
+            raise FileNotFoundError(f"{str(out)!r} is not a run folder: it has no config.toml")
+        cfg = config_mod.load(out)
+        payload = _load_for_resume(out)
+        every = checkpoint_every
+        if payload is not None:
+            check_matches_config(payload, cfg, out / CHECKPOINT)
+            every = every or int(payload["trainer"]["checkpoint_every"])
+        every = every or DEFAULT_CHECKPOINT_EVERY
+        _check_every(every)
+        if epochs is not None and epochs != cfg.epochs:
+            cfg = cfg.replace(epochs=epochs)
+            config_mod.save(cfg, out / "config.toml")
+        if payload is None:
+            _clear_run_files(out)  # a start from scratch: drop rows and events of an earlier attempt
+        else:
+            truncate_metrics(out / "metrics.csv", int(payload["agent"]["epoch"]))
+        return cfg, payload, every
+
+    cfg, payload, checkpoint_every = rd.broadcast_from_main(load)
+    env, _, agent = build(cfg, rank, world)
     level = "none"
     if payload is not None:
-        level = restore_training_state(payload, agent, out / CHECKPOINT)
-    elif not quiet:
+        mine, same_world = rd.payload_for_rank(payload, rank, world)
+        level = restore_training_state(mine, agent, out / CHECKPOINT)
+        if world > 1 and (not same_world or level == "none"):
+            rd.reseed_rank_after_restore(agent, cfg.seed, rank)
+        if not same_world and main and not quiet:
+            print(
+                f"reinforce: note: the checkpoint was written by {payload.get('world_size', 1)} processes, this run has "
+                f"{world}: weights and optimiser carry over, the envs restart, and the batch is now {world}×{cfg.num_envs} envs",
+                file=sys.stderr,
+            )
+    elif not quiet and main:
         print(f"reinforce: no checkpoint in {out} yet: starting it from epoch 0", file=sys.stderr)
-    if payload is None:
-        _clear_run_files(out)  # a start from scratch: drop rows and events of an earlier attempt
-    else:
-        truncate_metrics(out / "metrics.csv", agent.epoch)
     if agent.epoch >= cfg.epochs:
         env.close()
-        print(f"{str(out)!r} is already complete ({agent.epoch} of {cfg.epochs} epochs); pass --epochs N to train longer")
+        if main:
+            print(f"{str(out)!r} is already complete ({agent.epoch} of {cfg.epochs} epochs); pass --epochs N to train longer")
         return []
-    if payload is not None and level == "none" and not quiet:
+    if payload is not None and level == "none" and not quiet and main:
         print(
             f"reinforce: note: the state of {cfg.env_id}'s {cfg.backend} envs could not be restored; the run goes on "
             "with freshly reset envs, so it will not match an uninterrupted run exactly",
@@ -222,6 +256,11 @@ def _load_for_resume(out: Path) -> dict | None:
         raise CheckpointError(f"{err}{hint}") from None
 
 
+def _nproc_flag() -> str:
+    """" --nproc N" for the resume hint of a distributed run (resuming with N keeps it exact)."""
+    return f" --nproc {rd.get_world_size()}" if rd.is_distributed() else ""
+
+
 class _Session:
     """One stretch of training in a run folder, from the agent's current epoch to `cfg.epochs`."""
 
@@ -237,11 +276,16 @@ class _Session:
         last_checkpoint: int | None,
     ):
         self.cfg, self.out, self.env, self.agent = cfg, out, env, agent
-        self.quiet, self.checkpoint_every, self.tensorboard = quiet, checkpoint_every, tensorboard
+        self.main = rd.is_main_process()  # rank 0 (or the only process) writes, prints and plots
+        self.quiet, self.checkpoint_every, self.tensorboard = quiet or not self.main, checkpoint_every, tensorboard
         self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
 
     def checkpoint(self) -> None:
-        save_checkpoint(self.out, training_state(self.cfg, self.agent, self.checkpoint_every))
+        """Every rank calls this (a collective when distributed); rank 0 writes the file."""
+        state = training_state(self.cfg, self.agent, self.checkpoint_every)
+        if rd.is_distributed():
+            state = {**state, "ranks": rd.gather_rank_states(state), "world_size": rd.get_world_size()}
+        rd.broadcast_from_main(lambda: save_checkpoint(self.out, state))  # a failed write stops every rank
         self.last_checkpoint = self.agent.epoch
 
     def _where_to_resume(self) -> str:
@@ -249,27 +293,33 @@ class _Session:
             return f"no checkpoint was written yet (one every {self.checkpoint_every} epochs)"
         return (
             f"the last good checkpoint ({epochs_done(self.last_checkpoint)}) is {self.out / CHECKPOINT}; "
-            f"continue with: reinforce train --resume {self.out}"
+            f"continue with: reinforce train --resume {self.out}{_nproc_flag()}"
         )
 
     def run(self, plot: bool) -> list[Metrics]:
         cfg, agent = self.cfg, self.agent
         start = agent.epoch
-        logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard)
+        logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard) if self.main else None
         bar = _progress(cfg.epochs, start, self.quiet)
         stop = GracefulStop()
+        stopping = False
 
         def on_epoch(metrics: Metrics) -> bool:
-            logger.write(metrics)
+            nonlocal stopping
+            if logger is not None:
+                logger.write(metrics)
             if bar is not None:
                 bar.set_postfix_str(
                     f"return {_fmt(metrics['rollout/ep_return_mean'])}  {metrics['time/steps_per_s']:,.0f} steps/s"
                 )
                 bar.update(1)
-            if agent.epoch % self.checkpoint_every == 0 and agent.epoch < cfg.epochs and not stop.requested:
-                logger.flush()
+            # A signal may reach some ranks only: all stop after the same epoch (one tiny all-reduce).
+            stopping = rd.any_rank(stop.requested is not None)
+            if agent.epoch % self.checkpoint_every == 0 and agent.epoch < cfg.epochs and not stopping:
+                if logger is not None:
+                    logger.flush()
                 self.checkpoint()
-            return stop.requested is None
+            return not stopping
 
         try:
             with stop:
@@ -281,23 +331,26 @@ class _Session:
                     raise CheckpointWriteError(
                         err.errno, f"{err.strerror}. Training stopped after {agent.epoch} epochs; {self._where_to_resume()}"
                     ) from None
-            logger.flush()
+            if logger is not None:
+                logger.flush()
             if self.last_checkpoint != agent.epoch:
                 try:
                     self.checkpoint()
                 except CheckpointWriteError as err:
                     raise CheckpointWriteError(err.errno, f"{err.strerror}; {self._where_to_resume()}") from None
-            save_atomic(agent.policy.state_dict(), self.out / "policy.pt")
+            rd.broadcast_from_main(lambda: save_atomic(agent.policy.state_dict(), self.out / "policy.pt"))
         finally:
-            logger.close()
+            if logger is not None:
+                logger.close()
             if bar is not None:
                 bar.close()
             self.env.close()
-        if plot and (self.out / "metrics.csv").exists():
+        if plot and self.main and (self.out / "metrics.csv").exists():
             from reinforce.plotting import plot_runs
 
             plot_runs([self.out], self.out / "curve.png")
-        self._report(history, stop.requested)
+        if self.main:
+            self._report(history, stop.requested or ("a signal to another rank" if stopping else None))
         return history
 
     def _report(self, history: list[Metrics], stopped_by: str | None) -> None:
@@ -311,7 +364,7 @@ class _Session:
         )
         if stopped_by is not None and agent.epoch < cfg.epochs:
             print(
-                f"reinforce: stopped by {stopped_by}; checkpoint saved. Resume with: reinforce train --resume {self.out}",
+                f"reinforce: stopped by {stopped_by}; checkpoint saved. Resume with: reinforce train --resume {self.out}{_nproc_flag()}",
                 file=sys.stderr,
                 flush=True,
             )
