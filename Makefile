@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Extras for `make test`; CI adds envpool (about 0.7 GB of assets) so its backend is tested too.
+EXTRAS ?= dev
 
 .PHONY: install run test bench clean
 
@@ -15,7 +17,7 @@ $(BIN)/python:
 # overwrite gymnasium's pygame-ce; it only serves the parity test.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	$(BIN)/pip install --quiet --no-deps gymnasium-cartpole-swingup==0.1.8
 	touch $(STAMP)
 
