@@ -20,7 +20,7 @@ import torch
 from reinforce import config as config_mod
 from reinforce.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
 from reinforce.config import Config
-from reinforce.policies import Policy, make_policy
+from reinforce.policies import Policy
 from reinforce.vector import make_vec_env
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
@@ -53,15 +53,9 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     spec = check_env_id(cfg.env_id)
     probe = quiet_make(spec.id)  # only for the spaces
     try:
-        policy = make_policy(
-            probe.observation_space,
-            probe.action_space,
-            hidden_sizes=cfg.hidden_sizes,
-            activation=cfg.activation,
-            log_std_init=cfg.log_std_init,
-            squash=cfg.squash,
-            normalize_observations=cfg.normalize_observations,
-        )
+        from reinforce.trainer import policy_for
+
+        policy = policy_for(cfg, probe.observation_space, probe.action_space)
     finally:
         probe.close()
     epochs = None

@@ -48,6 +48,19 @@ DEFAULT_CHECKPOINT_EVERY = 10
 RUN_FILES = ("metrics.csv", "curve.png", "policy.pt", CHECKPOINT, PREVIOUS, f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", "policy.pt.tmp")
 
 
+def policy_for(cfg: Config, observation_space, action_space) -> Policy:
+    """The policy `cfg` describes for these spaces (untrained)."""
+    return make_policy(
+        observation_space,
+        action_space,
+        hidden_sizes=cfg.hidden_sizes,
+        activation=cfg.activation,
+        log_std_init=cfg.log_std_init,
+        squash=cfg.squash,
+        normalize_observations=cfg.normalize_observations,
+    )
+
+
 def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Policy, Reinforce]:
     """Env, policy and agent for `cfg`, seeded so that the same config gives the same run.
 
@@ -59,15 +72,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Poli
     torch.manual_seed(cfg.seed)
     env_seed = rd.rank_seed(cfg.seed, rank, cfg.num_envs)
     env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device)
-    policy = make_policy(
-        env.single_observation_space,
-        env.single_action_space,
-        hidden_sizes=cfg.hidden_sizes,
-        activation=cfg.activation,
-        log_std_init=cfg.log_std_init,
-        squash=cfg.squash,
-        normalize_observations=cfg.normalize_observations,
-    )
+    policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
     distributed = {"sampling_seed": env_seed} if world_size > 1 else {}
     agent = (rd.DistributedReinforce if world_size > 1 else Reinforce)(
         env,
