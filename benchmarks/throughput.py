@@ -43,6 +43,7 @@ from article_loop import article_steps_per_s  # noqa: E402
 
 from reinforce.config import Config  # noqa: E402
 from reinforce.trainer import build  # noqa: E402
+from common import emit_json  # noqa: E402  (benchmarks/common.py; the script's folder is on sys.path)
 
 ENVS = {
     "cartpole": dict(env_id="CartPole-v1", hidden_sizes=(), lr=0.01, gamma=0.99),
@@ -264,11 +265,7 @@ def main() -> None:
     result.update(references=refs, results=rows, best=best)
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["elapsed_s"] = time.perf_counter() - started
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from common import emit_json  # noqa: E402  (benchmarks/common.py; the script's folder is on sys.path)
 
 THRESHOLD, MIN_EPISODES = 475.0, 20
 MAX_EPOCHS = 400
@@ -191,10 +192,7 @@ def main() -> None:
         rows = search(seeds[:3])
         ok = [r for r in rows if r["in_process_s"]["solved"] == "3/3"]
         best = min(ok, key=lambda r: r["in_process_s"]["median"]) if ok else None
-        text = json.dumps({"search": rows, "best": best}, indent=1)
-        print(text)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
+        emit_json({"search": rows, "best": best}, args.out)
         return
 
     cfg = fast_config(epochs=MAX_EPOCHS)
@@ -223,11 +221,7 @@ def main() -> None:
             for algo in ("ppo", "a2c"):
                 runs = [{"seed": s, **sb3_run(algo, s)} for s in seeds]
                 result[f"sb3_{algo}"] = {"wall_s": summarize(runs, "wall_s"), "env_steps": summarize(runs, "env_steps"), "runs": runs}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit_json(result, args.out)
 
 
 if __name__ == "__main__":
