@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from common import emit_json  # noqa: E402  (benchmarks/common.py; the script's folder is on sys.path)
 
 THRESHOLD, MIN_EPISODES = 475.0, 20
