@@ -1,5 +1,4 @@
 """Vector envs and rollouts: which rows count under SAME_STEP autoreset, clipping, clear errors."""
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
