@@ -5,7 +5,8 @@ prints JSON (final mean episode return per seed, mean and 95% bootstrap interval
 env steps) and draws one PNG per env (mean with a 95% band, x = env steps) into docs/.
 
     python benchmarks/variants.py --seeds 0-4 --jobs 2
-    python benchmarks/variants.py --pairs pendulum-article,pendulum-gae --seeds 0-2
+    python benchmarks/variants.py --envs Pendulum-v1 --seeds 0-2
+    python benchmarks/variants.py --envs HalfCheetah-v5,Hopper-v5 --backend envpool
 """
 from __future__ import annotations
 
@@ -24,14 +25,18 @@ PAIRS = {
     "Acrobot-v1": ("acrobot-article", "acrobot-gae"),
     "Pendulum-v1": ("pendulum-article", "pendulum-gae"),
     "reinforce/CartPoleSwingUp-v0": ("swingup", "swingup-gae"),
+    # optional `mujoco` extra; `--backend envpool` runs EnvPool's C++ port of the same v5 envs
+    "HalfCheetah-v5": ("halfcheetah-article", "halfcheetah-gae"),
+    "Hopper-v5": ("hopper-article", "hopper-gae"),
 }
 
 
-def train(preset: str, seed: int, root: Path) -> Path:
+def train(preset: str, seed: int, root: Path, backend: str = "auto") -> Path:
     out = root / preset / f"seed{seed}"
     if not (out / "policy.pt").exists():  # finished runs are reused
         subprocess.run(
-            [sys.executable, "-m", "reinforce", "train", "--preset", preset, "--seed", str(seed), "--out", str(out), "--force", "--quiet"],
+            [sys.executable, "-m", "reinforce", "train", "--preset", preset, "--seed", str(seed), "--out", str(out),
+             "--backend", backend, "--force", "--quiet"],
             check=True,
         )
     return out
@@ -80,6 +85,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--envs", default=",".join(PAIRS), help="comma-separated env ids from the table")
     p.add_argument("--root", type=Path, default=Path("runs/variants"))
+    p.add_argument("--backend", default="auto", help="vector env backend for every run (envpool is faster for MuJoCo)")
     p.add_argument("--docs", type=Path, default=Path("docs"))
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -87,7 +93,7 @@ def main() -> None:
     envs = [e for e in args.envs.split(",") if e]
     jobs = [(preset, s) for env in envs for preset in PAIRS[env] for s in seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda job: train(*job, args.root), jobs))
+        runs = list(pool.map(lambda job: train(*job, args.root, args.backend), jobs))
     by_preset: dict[str, list[Path]] = {}
     for (preset, _), run in zip(jobs, runs):
         by_preset.setdefault(preset, []).append(run)

@@ -160,13 +160,32 @@ PRESETS: dict[str, Config] = {
     "pendulum-gae": Config(
         env_id="Pendulum-v1", num_envs=32, steps_per_rollout=32, epochs=976, lr=3e-3, gamma=0.9, hidden_sizes=(64, 64),
         activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True,
-        value_lr=3e-3,
+        value_lr=3e-3, lr_schedule="linear",
     ),
     "swingup-gae": Config(
         env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=256, epochs=312, lr=1e-3, gamma=0.99,
         hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True,
         normalize_observations=True,
     ),
+    # MuJoCo (optional `mujoco` extra), 3M env steps. "-article": the swing-up preset's Gaussian
+    # 64-64 ReLU policy, 256 envs × T 1000, lr 1e-2, γ 0.999, no baseline (12 updates). "-gae": an
+    # A2C-sized variant, many small updates from 16 envs × 64 steps, lr decayed linearly to 0.
+    **{
+        f"{name}-article": Config(
+            env_id=env_id, num_envs=256, steps_per_rollout=1000, epochs=12, lr=1e-2, gamma=0.999,
+            hidden_sizes=(64, 64), activation="relu", log_std_init=0.5,
+        )
+        for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
+    },
+    **{
+        f"{name}-gae": Config(
+            env_id=env_id, num_envs=16, steps_per_rollout=64, epochs=2930, lr=3e-4, gamma=0.99,
+            hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae",
+            normalize_advantages=True, normalize_observations=True, max_grad_norm=0.5, lr_schedule="linear",
+            value_iters=5,
+        )
+        for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
+    },
 }
 
 
