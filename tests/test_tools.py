@@ -102,6 +102,18 @@ def test_evaluate_prints_a_table_or_json(normalised_run, capsys):
     assert again["return"] == stats
 
 
+def test_evaluate_can_switch_to_gymnasiums_own_env(normalised_run, capsys):
+    # trained on the native CartPole (backend auto); evaluated on Gymnasium's implementation
+    assert main(["evaluate", str(normalised_run), "--episodes", "4", "--json", "--backend", "sync"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "sync" and result["episodes"] == 4
+    assert result["length"]["mean"] == result["return"]["mean"] >= 8  # CartPole-v0 episodes last >= 8 steps
+    assert evaluate_run(normalised_run, 4)["backend"] == "auto"
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(normalised_run), "--backend", "gpu"])
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
 def test_evaluation_uses_the_saved_normaliser_and_never_updates_it(normalised_run):
     loaded = load_run_policy(normalised_run)
     saved = torch.load(normalised_run / "policy.pt", weights_only=True)

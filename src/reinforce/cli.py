@@ -58,6 +58,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="env and sampling seed (default: the run's seed + 1000)")
     p.add_argument("--num-envs", type=int, help="parallel envs (default min(episodes, 16))")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", choices=config_mod.BACKENDS, help="vector env backend (default: the run's); sync = Gymnasium's own env")
 
 
 def _record_parser(sub: argparse._SubParsersAction) -> None:
@@ -206,7 +207,7 @@ def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> i
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from reinforce.evaluate import evaluate_run, format_json, format_table
 
-    result = evaluate_run(args.run, args.episodes, args.deterministic, args.seed, args.num_envs, args.device)
+    result = evaluate_run(args.run, args.episodes, args.deterministic, args.seed, args.num_envs, args.device, args.backend)
     print(format_json(result) if args.json else format_table(result))
     return 0
 

@@ -134,15 +134,21 @@ def evaluate_run(
     seed: int | None = None,
     num_envs: int | None = None,
     device: str = "cpu",
+    backend: str | None = None,
 ) -> dict[str, Any]:
-    """Statistics of `episodes` episodes of the run's policy: a JSON-ready dict."""
+    """Statistics of `episodes` episodes of the run's policy: a JSON-ready dict.
+
+    `backend` overrides the run's vector-env backend, e.g. to check a policy trained on EnvPool
+    or a native env against Gymnasium's own implementation (`"sync"`).
+    """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     loaded = load_run_policy(run_dir, device)
     cfg = loaded.cfg
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     num_envs = num_envs or min(episodes, 16)
-    env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=cfg.backend, device=device)
+    backend = cfg.backend if backend is None else backend
+    env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device)
     try:
         with torch.random.fork_rng(devices=[]):  # seed action sampling without disturbing the caller's RNG
             torch.manual_seed(seed)
@@ -152,6 +158,7 @@ def evaluate_run(
     return {
         "run": str(run_dir),
         "env_id": cfg.env_id,
+        "backend": backend,
         "policy": str(loaded.source),
         "trained_epochs": loaded.epochs,
         "episodes": episodes,
