@@ -95,6 +95,7 @@ class Reinforce:
         self.lr, self.lr_schedule, self.schedule_epochs = float(lr), lr_schedule, schedule_epochs
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
         self.value_fn: ValueFunction | None = None
+        self._values_memo: tuple[Batch, tuple[torch.Tensor, ...]] | None = None
         if baseline in ("value", "gae"):
             obs_dim = self.policy.obs_dim
             self.value_fn = ValueFunction(obs_dim, value_hidden_sizes, self.policy.obs_normalizer).to(self.device)
@@ -119,14 +120,25 @@ class Reinforce:
         when a value function is present, else cut there (the article)."""
         if self.value_fn is None:
             return bootstrapped_returns(batch.rewards, batch.terminated, batch.truncated, self.gamma)
-        if batch.final_obs is None:
-            raise ValueError("a value baseline needs batch.final_obs: collect with keep_final_obs=True")
-        with torch.no_grad():
-            final_values = self.value_fn(batch.final_obs)
-            last_values = self.value_fn(batch.last_obs)
+        _, last_values, final_values = self._values(batch)
         return bootstrapped_returns(
             batch.rewards, batch.terminated, batch.truncated, self.gamma, final_values, last_values
         )
+
+    def _values(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """V before this batch's fit at every obs (T, E), at s_T (E,), and at the final obs of the
+        episodes that ended at t (T, E; 0 where none did). Computed once per update."""
+        if self._values_memo is not None and self._values_memo[0] is batch:
+            return self._values_memo[1]
+        if batch.final_obs is None:
+            raise ValueError("a value baseline needs batch.final_obs: collect with keep_final_obs=True")
+        with torch.no_grad():
+            values = self.value_fn(batch.obs)
+            last_values = self.value_fn(batch.last_obs)
+            ended = batch.dones
+            final_values = torch.zeros_like(values)
+            final_values[ended] = self.value_fn(batch.final_obs[ended])  # only rows that ended need V
+        return values, last_values, final_values
 
     def advantages(self, batch: Batch) -> torch.Tensor:
         """(T, E) weights Ψ_t of the log-probabilities (see the module docstring)."""
@@ -137,11 +149,8 @@ class Reinforce:
 
     def _raw_advantages(self, batch: Batch) -> torch.Tensor:
         if self.baseline == "gae":
-            with torch.no_grad():
-                values = self.value_fn(batch.obs)
-                next_values = torch.cat([values[1:], self.value_fn(batch.last_obs)[None]])
-                ended = batch.dones
-                next_values = torch.where(ended, self.value_fn(batch.final_obs), next_values)
+            values, last_values, final_values = self._values(batch)
+            next_values = torch.where(batch.dones, final_values, torch.cat([values[1:], last_values[None]]))
             weights = gae_advantages(
                 batch.rewards, values, next_values, batch.terminated, batch.truncated, self.gamma, self.gae_lambda
             )
@@ -150,8 +159,7 @@ class Reinforce:
             if self.return_form == "total":
                 weights = total_returns(weights, episode_starts(batch.dones))
             if self.baseline == "value":
-                with torch.no_grad():
-                    weights = weights - self.value_fn(batch.obs)
+                weights = weights - self._values(batch)[0]
             elif self.baseline == "mean":
                 weights = weights - leave_one_env_out_mean(weights)
         return weights
@@ -174,6 +182,14 @@ class Reinforce:
         """One policy step on `batch` (then the value fit and normaliser update); returns the epoch's metrics."""
         self._check_finite(batch)
         self._apply_lr_schedule()
+        if self.value_fn is not None:  # V is evaluated once; the loss and the value targets share it
+            self._values_memo = (batch, self._values(batch))
+        try:
+            return self._update(batch)
+        finally:
+            self._values_memo = None
+
+    def _update(self, batch: Batch) -> Metrics:
         loss, entropy = self._loss_and_entropy(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -198,8 +214,7 @@ class Reinforce:
     def fit_value(self, batch: Batch) -> float:
         """`value_iters` full-batch Adam steps of V toward the (bootstrapped) returns; returns the last MSE."""
         if self.baseline == "gae":
-            with torch.no_grad():
-                targets = self._raw_advantages(batch) + self.value_fn(batch.obs)  # λ-returns
+            targets = self._raw_advantages(batch) + self._values(batch)[0]  # λ-returns
         else:
             targets = self.returns(batch)
         obs_N, targets_N = batch.obs.reshape(targets.numel(), -1), targets.reshape(-1)
