@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Extras for `make test`; CI adds envpool (about 0.7 GB of assets) so its backend is tested too.
+# Extras for `make test`; CI adds envpool (about 0.7 GB of assets) and mujoco so they are tested too.
 EXTRAS ?= dev
 
 .PHONY: install run test bench clean

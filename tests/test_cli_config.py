@@ -9,6 +9,7 @@ import torch
 from reinforce import config as config_mod
 from reinforce.algorithm import METRIC_NAMES
 from reinforce.cli import main
+from reinforce.trainer import build
 
 
 def test_train_then_plot_write_the_run_folder(tmp_path, capsys):
@@ -72,6 +73,28 @@ def test_presets_hold_the_article_numbers():
     s = config_mod.PRESETS["swingup"]
     assert (s.env_id, s.num_envs, s.steps_per_rollout, s.lr, s.gamma, s.epochs, s.hidden_sizes) == (
         "reinforce/CartPoleSwingUp-v0", 256, 1000, 1e-2, 0.999, 20, (64, 64))
+
+
+def _needs(env_id: str) -> list:
+    if env_id.startswith(("HalfCheetah", "Hopper")):
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            return [pytest.mark.skip(reason="needs the mujoco extra: pip install -e '.[mujoco]'")]
+    return []
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_needs(c.env_id)) for n, c in sorted(config_mod.PRESETS.items())]
+)
+def test_every_preset_builds_and_takes_a_step(name):
+    """Each preset's env, policy and options fit together (a short rollout, one update)."""
+    cfg = config_mod.preset(name).replace(num_envs=2, steps_per_rollout=8, epochs=1)
+    _, policy, agent = build(cfg)
+    before = [p.detach().clone() for p in policy.parameters()]
+    metrics = agent.learn(1)[-1]
+    assert metrics["epoch"] == 0 and metrics["time/env_steps"] == 16
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.parameters()))
 
 
 def test_config_toml_round_trip_and_type_errors(tmp_path):
