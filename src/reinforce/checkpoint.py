@@ -165,18 +165,12 @@ def checkpoint_epoch(path: str | Path) -> int | None:
 # -- the training state -------------------------------------------------------------------------
 def training_state(cfg: Config, agent: Any, checkpoint_every: int) -> dict[str, Any]:
     """Everything to continue `agent`'s run exactly (see the module docstring)."""
-    collector = agent.collector
     return {
         "format": FORMAT,
         "version": VERSION,
         "config": cfg.to_dict(),
         "agent": agent.state_dict(),
-        "collector": {
-            "obs": collector.obs_E,
-            "running_return": collector.running_return_E,
-            "running_length": collector.running_length_E,
-            "seed": collector._seed,
-        },
+        "collector": agent.collector.state_dict(),
         "env": capture_env_state(agent.env),
         "rng": capture_rng(),
         "trainer": {"checkpoint_every": int(checkpoint_every)},
@@ -200,20 +194,12 @@ def restore_training_state(payload: dict[str, Any], agent: Any, path: str | Path
     collector, saved = agent.collector, payload["collector"]
     exact_env = level == "full" or (level == "rng" and collector.reset_each_epoch)
     if exact_env and saved["obs"] is not None:
-        collector.obs_E = saved["obs"].to(collector.device)
-        collector.running_return_E.copy_(saved["running_return"])
-        collector.running_length_E.copy_(saved["running_length"])
-        collector._seed = saved["seed"]
+        collector.load_state_dict(saved)
+    elif level == "none":
+        # Reseed from (seed, epoch): a resumed run is reproducible, though not the uninterrupted one.
+        collector.restart(int(payload["config"]["seed"]) + 1_000_003 * int(state["epoch"]))
     else:
-        # The env restarts: the next rollout must reset it and the running episodes start over.
-        collector.obs_E = None
-        collector.running_return_E.zero_()
-        collector.running_length_E.zero_()
-        if level == "none":
-            # Reseed from (seed, epoch): a resumed run is reproducible, though not the uninterrupted one.
-            collector._seed = int(payload["config"]["seed"]) + 1_000_003 * int(state["epoch"])
-        else:
-            collector._seed = None
+        collector.restart(None)
     restore_rng(payload["rng"])
     return level if exact_env else "none"
 

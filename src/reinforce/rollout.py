@@ -68,6 +68,29 @@ class RolloutCollector:
         self.running_return_E.zero_()
         self.running_length_E.zero_()
 
+    def state_dict(self) -> dict:
+        """Current observations (E, ...), running episode return and length (E,), pending reset seed."""
+        return {  # copies: collecting updates the running tensors in place
+            "obs": None if self.obs_E is None else self.obs_E.clone(),
+            "running_return": self.running_return_E.clone(),
+            "running_length": self.running_length_E.clone(),
+            "seed": self._seed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where `state_dict()` was taken (the env's own state is restored separately)."""
+        self.obs_E = None if state["obs"] is None else state["obs"].to(self.device)
+        self.running_return_E.copy_(state["running_return"])
+        self.running_length_E.copy_(state["running_length"])
+        self._seed = state["seed"]
+
+    def restart(self, seed: int | None) -> None:
+        """Drop the running episodes: the next rollout resets the envs, with `seed` (None: continue their RNG)."""
+        self.obs_E = None
+        self.running_return_E.zero_()
+        self.running_length_E.zero_()
+        self._seed = seed
+
     @torch.no_grad()
     def collect(self) -> Batch:
         if self.obs_E is None or self.reset_each_epoch:
