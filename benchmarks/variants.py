@@ -1,8 +1,11 @@
 """Learning curves of the article's configuration vs our best variant, several seeds per env.
 
 Each (preset, seed) trains through the CLI into runs/variants/<preset>/seed<k>; the script then
-prints JSON (final mean episode return per seed, mean and 95% bootstrap interval over seeds,
-env steps) and draws one PNG per env (mean with a 95% band, x = env steps) into docs/.
+prints JSON and draws one PNG per env (mean with a 95% band, x = env steps) into docs/. Two
+measures of the final stochastic policy, per seed, with their mean and 95% bootstrap interval over
+seeds: `train_return` (the last 3 epochs' mean return of finished training episodes) and
+`eval_return` (100 fresh episodes of the saved policy, on Gymnasium's own env where training used
+EnvPool, so the number is for the reference implementation).
 
     python benchmarks/variants.py --seeds 0-4 --jobs 2
     python benchmarks/variants.py --envs Pendulum-v1 --seeds 0-2
@@ -48,6 +51,14 @@ def final_return(run: Path, tail: int = 3) -> float:
     return float(ret.iloc[-tail:].mean())
 
 
+def eval_return(run: Path, episodes: int, backend: str) -> float:
+    """Mean return of `episodes` fresh episodes of the run's final stochastic policy."""
+    from reinforce.evaluate import evaluate_run
+
+    reference = "sync" if backend == "envpool" else None  # EnvPool's port -> Gymnasium's env
+    return evaluate_run(run, episodes, backend=reference)["return"]["mean"]
+
+
 def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     means = rng.choice(values, size=(n, len(values))).mean(1)
@@ -86,6 +97,7 @@ def main() -> None:
     p.add_argument("--envs", default=",".join(PAIRS), help="comma-separated env ids from the table")
     p.add_argument("--root", type=Path, default=Path("runs/variants"))
     p.add_argument("--backend", default="auto", help="vector env backend for every run (envpool is faster for MuJoCo)")
+    p.add_argument("--eval-episodes", type=int, default=100)
     p.add_argument("--docs", type=Path, default=Path("docs"))
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -100,15 +112,16 @@ def main() -> None:
     report = {}
     for env in envs:
         for preset in PAIRS[env]:
-            finals = [final_return(r) for r in by_preset[preset]]
             steps = int(pd.read_csv(by_preset[preset][0] / "metrics.csv")["time/env_steps"].iloc[-1])
-            report[preset] = {
-                "env_id": env,
-                "env_steps": steps,
-                "final_return_per_seed": [round(f, 1) for f in finals],
-                "final_return_mean": round(float(np.mean(finals)), 1),
-                "final_return_ci95": [round(v, 1) for v in bootstrap_ci(finals)],
+            report[preset] = {"env_id": env, "env_steps": steps}
+            measures = {
+                "train_return": [final_return(r) for r in by_preset[preset]],
+                "eval_return": [eval_return(r, args.eval_episodes, args.backend) for r in by_preset[preset]],
             }
+            for name, values in measures.items():
+                report[preset][f"{name}_per_seed"] = [round(v, 1) for v in values]
+                report[preset][f"{name}_mean"] = round(float(np.mean(values)), 1)
+                report[preset][f"{name}_ci95"] = [round(v, 1) for v in bootstrap_ci(values)]
         png = args.docs / f"variants-{env.split('/')[-1]}.png"
         plot(env, {k: by_preset[k] for k in PAIRS[env]}, png)
     print(json.dumps(report, indent=1))
