@@ -169,7 +169,8 @@ PRESETS: dict[str, Config] = {
     ),
     # MuJoCo (optional `mujoco` extra), 3M env steps. "-article": the swing-up preset's Gaussian
     # 64-64 ReLU policy, 256 envs × T 1000, lr 1e-2, γ 0.999, no baseline (12 updates). "-gae": an
-    # A2C-sized variant, many small updates from 16 envs × 64 steps, lr decayed linearly to 0.
+    # A2C-sized variant, 23k small updates from 16 envs × 8 steps, lr decayed linearly to 0, σ₀ = e^-0.5.
+    # (16 × 64-step batches at lr 3e-4 were far slower: one Adam step per batch moves log σ by ~lr.)
     **{
         f"{name}-article": Config(
             env_id=env_id, num_envs=256, steps_per_rollout=1000, epochs=12, lr=1e-2, gamma=0.999,
@@ -179,10 +180,10 @@ PRESETS: dict[str, Config] = {
     },
     **{
         f"{name}-gae": Config(
-            env_id=env_id, num_envs=16, steps_per_rollout=64, epochs=2930, lr=3e-4, gamma=0.99,
-            hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae",
+            env_id=env_id, num_envs=16, steps_per_rollout=8, epochs=23438, lr=7e-4, gamma=0.99,
+            hidden_sizes=(64, 64), activation="tanh", log_std_init=-0.5, reset_each_epoch=False, baseline="gae",
             normalize_advantages=True, normalize_observations=True, max_grad_norm=0.5, lr_schedule="linear",
-            value_iters=5,
+            value_iters=2,
         )
         for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
     },
