@@ -41,6 +41,7 @@ def train(preset: str, seed: int, root: Path, backend: str = "auto") -> Path:
             [sys.executable, "-m", "reinforce", "train", "--preset", preset, "--seed", str(seed), "--out", str(out),
              "--backend", backend, "--force", "--quiet"],
             check=True,
+            stdout=sys.stderr,  # the training summary lines; stdout stays pure JSON
         )
     return out
 
