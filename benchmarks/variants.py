@@ -14,7 +14,6 @@ EnvPool, so the number is for the reference implementation).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import emit_json  # benchmarks/common.py; the script's folder is on sys.path
 
 PAIRS = {
     "CartPole-v1": ("cartpole-v1-article", "cartpole-v1-gae"),
@@ -99,6 +99,7 @@ def main() -> None:
     p.add_argument("--root", type=Path, default=Path("runs/variants"))
     p.add_argument("--backend", default="auto", help="vector env backend for every run (envpool is faster for MuJoCo)")
     p.add_argument("--eval-episodes", type=int, default=100)
+    p.add_argument("--out", type=Path, help="also write the JSON here")
     p.add_argument("--docs", type=Path, default=Path("docs"))
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -125,7 +126,7 @@ def main() -> None:
                 report[preset][f"{name}_ci95"] = [round(v, 1) for v in bootstrap_ci(values)]
         png = args.docs / f"variants-{env.split('/')[-1]}.png"
         plot(env, {k: by_preset[k] for k in PAIRS[env]}, png)
-    print(json.dumps(report, indent=1))
+    emit_json(report, args.out)
 
 
 if __name__ == "__main__":
