@@ -66,7 +66,7 @@ def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[f
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path) -> None:
+def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path, bins: int = 60) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,6 +77,11 @@ def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path) -> None:
     for preset, runs in presets.items():
         for run in runs:
             m = pd.read_csv(run / "metrics.csv")[["time/env_steps", "rollout/ep_return_mean"]].dropna()
+            # One point per bin of env steps, so that runs whose episodes end at different steps
+            # (small rollouts, early terminations) line up and the band is over seeds.
+            width = max(float(m["time/env_steps"].max()) / bins, 1.0)
+            m["time/env_steps"] = (np.ceil(m["time/env_steps"] / width) * width).round()
+            m = m.groupby("time/env_steps", as_index=False)["rollout/ep_return_mean"].mean()
             m["preset"], m["run"] = preset, str(run)
             frames.append(m)
     data = pd.concat(frames)
