@@ -52,11 +52,13 @@ def final_return(run: Path, tail: int = 3) -> float:
     return float(ret.iloc[-tail:].mean())
 
 
-def eval_return(run: Path, episodes: int, backend: str) -> float:
+def eval_return(run: Path, episodes: int) -> float:
     """Mean return of `episodes` fresh episodes of the run's final stochastic policy."""
+    from reinforce.config import load
     from reinforce.evaluate import evaluate_run
 
-    reference = "sync" if backend == "envpool" else None  # EnvPool's port -> Gymnasium's env
+    trained_on = load(run / "config.toml").backend
+    reference = "sync" if trained_on == "envpool" else None  # EnvPool's port -> Gymnasium's own env
     return evaluate_run(run, episodes, backend=reference)["return"]["mean"]
 
 
@@ -123,7 +125,7 @@ def main() -> None:
             report[preset] = {"env_id": env, "env_steps": steps}
             measures = {
                 "train_return": [final_return(r) for r in by_preset[preset]],
-                "eval_return": [eval_return(r, args.eval_episodes, args.backend) for r in by_preset[preset]],
+                "eval_return": [eval_return(r, args.eval_episodes) for r in by_preset[preset]],
             }
             for name, values in measures.items():
                 report[preset][f"{name}_per_seed"] = [round(v, 1) for v in values]
