@@ -14,6 +14,7 @@ EnvPool, so the number is for the reference implementation).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -54,12 +55,21 @@ def final_return(run: Path, tail: int = 3) -> float:
 
 def eval_return(run: Path, episodes: int) -> float:
     """Mean return of `episodes` fresh episodes of the run's final stochastic policy."""
+    import torch
+
     from reinforce.config import load
     from reinforce.evaluate import evaluate_run
 
+    torch.set_num_threads(1)  # small batches; 1 thread measured fastest here (docs/benchmarks.md)
+
+    cached = run / f"eval_{episodes}.json"  # like the training runs, finished evaluations are reused
+    if cached.exists():
+        return json.loads(cached.read_text())["return"]["mean"]
     trained_on = load(run / "config.toml").backend
     reference = "sync" if trained_on == "envpool" else None  # EnvPool's port -> Gymnasium's own env
-    return evaluate_run(run, episodes, backend=reference)["return"]["mean"]
+    result = evaluate_run(run, episodes, backend=reference)
+    cached.write_text(json.dumps(result, indent=1))
+    return result["return"]["mean"]
 
 
 def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
@@ -92,7 +102,8 @@ def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path, bins: int =
     sns.lineplot(data=data, x="time/env_steps", y="rollout/ep_return_mean", hue="preset", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return of finished episodes")
-    ax.set_title(f"{env_id}: mean of {len(next(iter(presets.values())))} seeds, 95% bootstrap band")
+    counts = sorted({len(runs) for runs in presets.values()})
+    ax.set_title(f"{env_id}: mean of {'/'.join(map(str, counts))} seeds, 95% bootstrap band")
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
@@ -108,13 +119,18 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=100)
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.add_argument("--docs", type=Path, default=Path("docs"))
+    p.add_argument("--finished-only", action="store_true", help="train nothing: report the seeds whose runs finished")
     args = p.parse_args()
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     envs = [e for e in args.envs.split(",") if e]
     jobs = [(preset, s) for env in envs for preset in PAIRS[env] for s in seeds]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda job: train(*job, args.root, args.backend), jobs))
+    if args.finished_only:
+        jobs = [(preset, s) for preset, s in jobs if (args.root / preset / f"seed{s}" / "policy.pt").exists()]
+        runs = [args.root / preset / f"seed{s}" for preset, s in jobs]
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            runs = list(pool.map(lambda job: train(*job, args.root, args.backend), jobs))
     by_preset: dict[str, list[Path]] = {}
     for (preset, _), run in zip(jobs, runs):
         by_preset.setdefault(preset, []).append(run)
@@ -122,7 +138,7 @@ def main() -> None:
     for env in envs:
         for preset in PAIRS[env]:
             steps = int(pd.read_csv(by_preset[preset][0] / "metrics.csv")["time/env_steps"].iloc[-1])
-            report[preset] = {"env_id": env, "env_steps": steps}
+            report[preset] = {"env_id": env, "env_steps": steps, "seeds": [int(r.name[4:]) for r in by_preset[preset]]}
             measures = {
                 "train_return": [final_return(r) for r in by_preset[preset]],
                 "eval_return": [eval_return(r, args.eval_episodes) for r in by_preset[preset]],
