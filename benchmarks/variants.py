@@ -88,10 +88,11 @@ def plot(env_id: str, presets: dict[str, list[Path]], out_png: Path, bins: int =
     frames = []
     for preset, runs in presets.items():
         for run in runs:
-            m = pd.read_csv(run / "metrics.csv")[["time/env_steps", "rollout/ep_return_mean"]].dropna()
-            # One point per bin of env steps, so that runs whose episodes end at different steps
-            # (small rollouts, early terminations) line up and the band is over seeds.
+            m = pd.read_csv(run / "metrics.csv")[["time/env_steps", "rollout/ep_return_mean"]]
+            # One point per bin of env steps (the same bins for every seed of a preset), so that
+            # runs whose episodes end at different steps line up and the band is over seeds.
             width = max(float(m["time/env_steps"].max()) / bins, 1.0)
+            m = m.dropna()
             m["time/env_steps"] = (np.ceil(m["time/env_steps"] / width) * width).round()
             m = m.groupby("time/env_steps", as_index=False)["rollout/ep_return_mean"].mean()
             m["preset"], m["run"] = preset, str(run)
