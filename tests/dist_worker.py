@@ -35,25 +35,24 @@ def make_agent(rank: int) -> rd.DistributedReinforce:
     return rd.DistributedReinforce(env, policy, lr=0.05, steps_per_rollout=T, sampling_seed=rd.rank_seed(SEED, rank, E))
 
 
-def kill(out: Path) -> None:
+def _train_until_rank_one_fails(out: Path, marker: str, fail) -> None:
+    """Train on every rank; after epoch 1, rank 1 writes DIR/<marker> (a timestamp) and calls `fail`."""
     rank, _, _ = rd.init_from_env()
     agent = make_agent(rank)
     for epoch in range(10_000):
         agent.update(agent.collect())
         if rank == 1 and epoch == 1:
-            (out / "killed").write_text(repr(time.time()))
-            os.kill(os.getpid(), signal.SIGKILL)
-    raise AssertionError("rank 1 was supposed to die")
+            (out / marker).write_text(repr(time.time()))
+            fail()
+    raise AssertionError("rank 1 was supposed to fail")
+
+
+def kill(out: Path) -> None:
+    _train_until_rank_one_fails(out, "killed", lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
 def hang(out: Path) -> None:
-    rank, _, _ = rd.init_from_env()
-    agent = make_agent(rank)
-    for epoch in range(10_000):
-        agent.update(agent.collect())
-        if rank == 1 and epoch == 1:
-            (out / "hung").write_text(repr(time.time()))
-            time.sleep(3600)
+    _train_until_rank_one_fails(out, "hung", lambda: time.sleep(3600))
 
 
 def crash(out: Path) -> None:

@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from reinforce.algorithm import Metrics, Reinforce
+from reinforce.algorithm import METRIC_NAMES, Metrics, Reinforce
 from reinforce.policies import Policy
 from reinforce.rollout import Batch
 from reinforce.vector import VecEnv
@@ -412,16 +412,9 @@ class DistributedReinforce(Reinforce):
 
     # Metrics that are the same on every rank by construction: kept as they are.
     SAME_ON_EVERY_RANK = ("epoch", "train/lr", "train/grad_norm")
-    # Metrics rebuilt from summed counts (below); all other numeric metrics are averaged.
-    REBUILT = (
-        "time/env_steps",
-        "time/wall_s",
-        "time/steps_per_s",
-        "rollout/ep_return_mean",
-        "rollout/ep_len_mean",
-        "rollout/episodes",
-        "rollout/article_avg_reward",
-    )
+    # Metrics rebuilt from summed counts (below): the time and rollout ones; all other numeric
+    # metrics are averaged.
+    REBUILT = tuple(name for name in METRIC_NAMES if name.startswith(("time/", "rollout/")))
 
     def _reduce_metrics(self, metrics: Metrics, batch: Batch) -> Metrics:
         averaged = sorted(k for k, v in metrics.items() if k not in self.SAME_ON_EVERY_RANK + self.REBUILT and isinstance(v, (int, float)))
