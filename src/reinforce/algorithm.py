@@ -143,9 +143,16 @@ class Reinforce:
     def advantages(self, batch: Batch) -> torch.Tensor:
         """(T, E) weights Ψ_t of the log-probabilities (see the module docstring)."""
         weights = self._raw_advantages(batch)
-        if self.normalize_advantages and weights.numel() > 1:
-            weights = (weights - weights.mean()) / (weights.std() + 1e-8)
-        return weights
+        return self._normalize(weights) if self.normalize_advantages else weights
+
+    # The two batch-wide statistics of the weights; data-parallel training takes them job-wide.
+    def _mean_baseline(self, weights_TE: torch.Tensor) -> torch.Tensor:
+        return leave_one_env_out_mean(weights_TE)
+
+    def _normalize(self, weights: torch.Tensor) -> torch.Tensor:
+        if weights.numel() <= 1:
+            return weights
+        return (weights - weights.mean()) / (weights.std() + 1e-8)
 
     def _raw_advantages(self, batch: Batch) -> torch.Tensor:
         if self.baseline == "gae":
@@ -161,7 +168,7 @@ class Reinforce:
             if self.baseline == "value":
                 weights = weights - self._values(batch)[0]
             elif self.baseline == "mean":
-                weights = weights - leave_one_env_out_mean(weights)
+                weights = weights - self._mean_baseline(weights)
         return weights
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -222,11 +229,15 @@ class Reinforce:
             value_loss = (self.value_fn(obs_N) - targets_N).pow(2).mean()
             self.value_optimizer.zero_grad(set_to_none=True)
             value_loss.backward()
+            self.reduce_value_gradients()
             self.value_optimizer.step()
         return value_loss.item()
 
     def reduce_gradients(self) -> None:
         """Hook between backward and the optimiser step (data-parallel training averages here)."""
+
+    def reduce_value_gradients(self) -> None:
+        """The same hook for the value function's fitting steps."""
 
     def learn(self, epochs: int, callback: Callable[[Metrics], bool | None] | None = None) -> list[Metrics]:
         """The article's loop: `epochs` × (collect, update). `callback(metrics)` returning False stops early."""

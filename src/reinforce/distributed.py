@@ -268,11 +268,6 @@ class DistributedReinforce(Reinforce):
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self._check_same_shape_everywhere()
         self.sync_parameters()
-        self._value_grads_reduced = False
-        if self.value_fn is not None:
-            # Emulates a `reduce_value_gradients()` hook between backward and step in fit_value:
-            # runs unless the base class already called the hook for this step.
-            self.value_optimizer.register_step_pre_hook(self._before_value_step)
         if sampling_seed is not None:
             torch.manual_seed(int(sampling_seed))
 
@@ -321,12 +316,6 @@ class DistributedReinforce(Reinforce):
     def reduce_value_gradients(self) -> None:
         """Average the value function's gradients over the ranks (before its optimiser step)."""
         self._average_gradients(list(self.value_fn.parameters()), "value function")
-        self._value_grads_reduced = True
-
-    def _before_value_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._value_grads_reduced:
-            self.reduce_value_gradients()
-        self._value_grads_reduced = False
 
     # -- batch-wide statistics over all ranks ----------------------------------------------------
     def _all_sum(self, values: torch.Tensor, what: str) -> torch.Tensor:
@@ -334,23 +323,7 @@ class DistributedReinforce(Reinforce):
         _collective(what, lambda: dist.all_reduce(values, op=dist.ReduceOp.SUM))
         return values
 
-    def advantages(self, batch: Batch) -> torch.Tensor:
-        """As `Reinforce.advantages`, with the batch-wide statistics (the `mean` baseline's other
-        envs, advantage normalisation's mean and std) taken over every rank's rows."""
-        if self.baseline == "mean":
-            self.baseline = "none"  # the weights before the baseline: returns, or total returns
-            try:
-                weights = self._raw_advantages(batch)
-            finally:
-                self.baseline = "mean"
-            weights = weights - self._job_leave_one_env_out_mean(weights)
-        else:
-            weights = self._raw_advantages(batch)
-        if self.normalize_advantages:
-            weights = self._job_normalize(weights)
-        return weights
-
-    def _job_leave_one_env_out_mean(self, weights_TE: torch.Tensor) -> torch.Tensor:
+    def _mean_baseline(self, weights_TE: torch.Tensor) -> torch.Tensor:
         """(T, E) -> (1, E): env e's baseline is the mean weight of the job's N·E - 1 other envs."""
         T, E = weights_TE.shape
         per_env = weights_TE.sum(0, keepdim=True)
@@ -360,7 +333,7 @@ class DistributedReinforce(Reinforce):
             return (job_sum / T).to(weights_TE.dtype).expand(1, 1)
         return ((job_sum - per_env.double()) / (T * (job_envs - 1))).to(weights_TE.dtype)
 
-    def _job_normalize(self, weights: torch.Tensor) -> torch.Tensor:
+    def _normalize(self, weights: torch.Tensor) -> torch.Tensor:
         w = weights.double()
         n, s = float(w.numel()), w.sum()
         totals = self._all_sum(torch.stack([torch.tensor(n, dtype=torch.float64), s.cpu()]), "advantage normalisation")
@@ -526,8 +499,7 @@ def reseed_rank_after_restore(agent: Reinforce, seed: int, rank: int) -> None:
     """After restoring a checkpoint of another world size: give this rank its own env and sampling
     streams for the rest of the run (seed + 1_000_003·epoch, offset by rank·E)."""
     fresh = int(seed) + 1_000_003 * int(agent.epoch)
-    agent.collector.obs_E = None
-    agent.collector._seed = rank_seed(fresh, rank, agent.env.num_envs)
+    agent.collector.restart(rank_seed(fresh, rank, agent.env.num_envs))
     torch.manual_seed(rank_seed(fresh, rank, agent.env.num_envs))
 
 
