@@ -133,8 +133,9 @@ def gymnasium_vector_cartpole(num_envs: int, seconds: float = 1.5) -> float:
 
 # ---------------------------------------------------------------------------------------- ours
 def train_steps_per_s(env: str, backend: str, num_envs: int, steps: int, epochs: int, warmup: int = 1) -> dict:
-    cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=warmup + epochs, seed=0)
-    cfg.backend = backend  # set after validation: older configs do not list "envpool" yet
+    # num_threads=None: the thread count probe_threads / --threads set must survive build()
+    cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=warmup + epochs, seed=0,
+                 backend=backend, num_threads=None)
     t0 = time.perf_counter()
     vec, _, agent = build(cfg)
     build_s = time.perf_counter() - t0

@@ -34,24 +34,9 @@ SEARCH_BUDGET_S = 8.0  # a candidate seed that has not solved after this many in
 
 def fast_config(**changes):
     from reinforce import config as config_mod
-    from reinforce.config import Config
 
-    if "cartpole-fast" in config_mod.PRESETS:
-        cfg = config_mod.preset("cartpole-fast")
-    else:
-        # Proposed `cartpole-fast` preset (see docs/benchmarks.md for the search behind it).
-        cfg = Config(
-            env_id="CartPole-v1",
-            num_envs=512,
-            steps_per_rollout=64,
-            epochs=100,
-            lr=0.3,
-            gamma=0.99,
-            hidden_sizes=(),
-            reset_each_epoch=False,
-            baseline="mean",
-            normalize_advantages=True,
-        )
+    # num_threads=None: keep the thread count this script set (--threads) instead of the config's 1
+    cfg = dataclasses.replace(config_mod.preset("cartpole-fast"), num_threads=None)
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from reinforce.config import BACKENDS
 from reinforce.policies import space_dims
 
-BACKENDS = ("auto", "native", "sync", "async", "envpool")
 
 
 class VecEnv(Protocol):
