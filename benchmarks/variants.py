@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import emit_json  # benchmarks/common.py; the script's folder is on sys.path
+from common import emit_json
+from reinforce.seeds import parse_seeds  # benchmarks/common.py; the script's folder is on sys.path
 
 PAIRS = {
     "CartPole-v1": ("cartpole-v1-article", "cartpole-v1-gae"),
@@ -122,8 +123,7 @@ def main() -> None:
     p.add_argument("--docs", type=Path, default=Path("docs"))
     p.add_argument("--finished-only", action="store_true", help="train nothing: report the seeds whose runs finished")
     args = p.parse_args()
-    lo, _, hi = args.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
+    seeds = parse_seeds(args.seeds)
     envs = [e for e in args.envs.split(",") if e]
     jobs = [(preset, s) for env in envs for preset in PAIRS[env] for s in seeds]
     if args.finished_only:
