@@ -48,7 +48,7 @@ def run(preset: str, seed: int, out: Path) -> dict:
 
 def random_policy_return(env_id: str, num_envs: int = 256, steps: int = 1000, seed: int = 0) -> float:
     """Mean return of finished episodes under uniformly random actions in the action space."""
-    from reinforce.vector import make_vec_env
+    from reinforce.envs.vector import make_vec_env
 
     env = make_vec_env(env_id, num_envs, seed=seed)
     env.reset(seed=seed)

@@ -52,10 +52,10 @@ def worker(specs: list[dict], epochs: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from reinforce import distributed as rd
+    from reinforce.dist import distributed as rd
     from reinforce.algorithm import Reinforce
     from reinforce.policies import make_policy
-    from reinforce.vector import make_vec_env
+    from reinforce.envs.vector import make_vec_env
 
     rank, world, _ = rd.init_from_env()
     for spec in specs:

@@ -44,7 +44,7 @@ def solve(cfg, budget_s: float | None = None) -> dict:
     """Train until solved (or MAX_EPOCHS / budget); returns the solving epoch's numbers."""
     import torch
 
-    from reinforce.trainer import build
+    from reinforce.run.trainer import build
 
     t0 = time.perf_counter()
     env, _, agent = build(cfg)

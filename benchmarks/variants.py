@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from common import emit_json
-from reinforce.seeds import parse_seeds  # benchmarks/common.py; the script's folder is on sys.path
+from reinforce.tools.seeds import parse_seeds  # benchmarks/common.py; the script's folder is on sys.path
 
 PAIRS = {
     "CartPole-v1": ("cartpole-v1-article", "cartpole-v1-gae"),
@@ -59,7 +59,7 @@ def eval_return(run: Path, episodes: int) -> float:
     import torch
 
     from reinforce.config import load
-    from reinforce.evaluate import evaluate_run
+    from reinforce.tools.evaluate import evaluate_run
 
     torch.set_num_threads(1)  # small batches; 1 thread measured fastest here (docs/benchmarks.md)
 

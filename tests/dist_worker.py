@@ -22,7 +22,7 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
 import reinforce
-from reinforce import distributed as rd
+from reinforce.dist import distributed as rd
 
 torch.set_num_threads(1)
 E, T, SEED = 4, 25, 0
@@ -59,7 +59,7 @@ def crash(out: Path) -> None:
     """Run under --max-restarts=1. Attempt 0: checkpoint after every epoch, rank 1 SIGKILLs itself at
     epoch 3. Attempt 1: resume from the checkpoint (rank 0 writes DIR/resumed.json), train on, and
     rank 1 SIGKILLs itself again at epoch 5 (writing DIR/killed): no restart is left, the job ends."""
-    from reinforce.checkpoint import CHECKPOINT, load_checkpoint, restore_training_state, save_checkpoint, training_state
+    from reinforce.run.checkpoint import CHECKPOINT, load_checkpoint, restore_training_state, save_checkpoint, training_state
     from reinforce.config import Config
 
     rank, world, _ = rd.init_from_env()

@@ -18,8 +18,8 @@ from reinforce import config as config_mod
 from reinforce.algorithm import METRIC_NAMES
 from reinforce.config import Config
 from reinforce.rollout import RolloutCollector
-from reinforce.trainer import build
-from reinforce.vector import make_vec_env
+from reinforce.run.trainer import build
+from reinforce.envs.vector import make_vec_env
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from reinforce import checkpoint as ckpt_mod
+from reinforce.run import checkpoint as ckpt_mod
 from reinforce import config as config_mod
 from reinforce.algorithm import Reinforce
 from reinforce.cli import main
-from reinforce.trainer import resume, train
+from reinforce.run.trainer import resume, train
 
 
 def small(**changes):

@@ -9,7 +9,7 @@ import torch
 from reinforce import config as config_mod
 from reinforce.algorithm import METRIC_NAMES
 from reinforce.cli import main
-from reinforce.trainer import build
+from reinforce.run.trainer import build
 
 
 def test_train_then_plot_write_the_run_folder(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Data-parallel training (reinforce.distributed) on 2 CPU processes with gloo.
+"""Data-parallel training (reinforce.dist.distributed) on 2 CPU processes with gloo.
 
 - 2 ranks × E envs = 1 process × 2E envs: the same recorded transitions give the same parameters,
   value function, observation statistics and metrics (float tolerance), for every option.
@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import reinforce
-from reinforce import distributed as rd
+from reinforce.dist import distributed as rd
 
 WORKER = Path(__file__).parent / "dist_worker.py"
 E, T = 3, 20
@@ -159,7 +159,7 @@ def test_parameters_stay_identical_over_real_updates():
 
 
 def _resume_exactly(rank: int) -> None:
-    from reinforce.checkpoint import restore_training_state, training_state
+    from reinforce.run.checkpoint import restore_training_state, training_state
     from reinforce.config import Config
 
     case = ("CartPole-v1", (8,), {"baseline": "value", "value_iters": 2, "normalize_observations": True})

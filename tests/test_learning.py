@@ -4,7 +4,7 @@ import math
 import pytest
 
 from reinforce import config as config_mod
-from reinforce.trainer import build
+from reinforce.run.trainer import build
 
 
 def first_epoch_reaching(history, threshold):

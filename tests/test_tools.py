@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from reinforce import config as config_mod
-from reinforce import record as record_mod
+from reinforce.tools import record as record_mod
 from reinforce.cli import main, parser
 from reinforce.cliflags import field_docs, flag_name
 from reinforce.config import Config
-from reinforce.evaluate import evaluate_run, load_run_policy, run_episodes
-from reinforce.seeds import parse_seeds
-from reinforce.summary import summarize, to_markdown
-from reinforce.trainer import train
-from reinforce.vector import make_vec_env
+from reinforce.tools.evaluate import evaluate_run, load_run_policy, run_episodes
+from reinforce.tools.seeds import parse_seeds
+from reinforce.tools.summary import summarize, to_markdown
+from reinforce.run.trainer import train
+from reinforce.envs.vector import make_vec_env
 
 TINY = ["--num-envs", "2", "--steps-per-rollout", "30", "--quiet"]
 

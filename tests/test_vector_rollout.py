@@ -5,7 +5,7 @@ import torch
 
 from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from reinforce.rollout import RolloutCollector
-from reinforce.vector import make_vec_env
+from reinforce.envs.vector import make_vec_env
 
 
 def collect_countdown(steps, reset_each_epoch=True, rollouts=1, **env_kwargs):

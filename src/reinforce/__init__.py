@@ -12,7 +12,7 @@ from reinforce.config import PRESETS, Config
 from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, Policy, make_policy
 from reinforce.returns import bootstrapped_returns, discounted_returns
 from reinforce.rollout import Batch
-from reinforce.vector import make_vec_env
+from reinforce.envs.vector import make_vec_env
 
 __version__ = "0.1.0"
 

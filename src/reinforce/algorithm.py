@@ -28,7 +28,7 @@ from reinforce.policies import Policy
 from reinforce.returns import bootstrapped_returns, episode_starts, gae_advantages, total_returns
 from reinforce.rollout import Batch, RolloutCollector
 from reinforce.value import ValueFunction
-from reinforce.vector import VecEnv
+from reinforce.envs.vector import VecEnv
 
 Metrics = dict[str, float]
 

@@ -114,8 +114,8 @@ def _run_name(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from reinforce import distributed as rd
-    from reinforce.trainer import DEFAULT_CHECKPOINT_EVERY, train
+    from reinforce.dist import distributed as rd
+    from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
         if value is not None and value < 1:
@@ -152,8 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from reinforce.seeds import run_parallel, seed_dirs
-    from reinforce.trainer import resume
+    from reinforce.tools.seeds import run_parallel, seed_dirs
+    from reinforce.run.trainer import resume
 
     changed = set(flag_overrides(args)) - RESUME_COMPATIBLE
     if args.preset or args.config or args.seeds or args.out or args.force or args.overrides or changed:
@@ -171,7 +171,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from reinforce.seeds import parse_seeds, prepare_seeds, run_parallel
+    from reinforce.tools.seeds import parse_seeds, prepare_seeds, run_parallel
 
     if "seed" in flag_overrides(args) or any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
         raise ValueError("give either --seed or --seeds, not both")
@@ -193,8 +193,8 @@ def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> i
         return 0 if not failed else 2
     if failed:
         return 2
-    from reinforce.plotting import load_runs, plot_runs
-    from reinforce.summary import summarize, to_markdown, write_summary
+    from reinforce.tools.plotting import load_runs, plot_runs
+    from reinforce.tools.summary import summarize, to_markdown, write_summary
 
     png = plot_runs(dirs, root / "curve.png")
     write_summary(load_runs(dirs), png)
@@ -205,7 +205,7 @@ def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> i
 
 # -- evaluate, record, plot ---------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from reinforce.evaluate import evaluate_run, format_json, format_table
+    from reinforce.tools.evaluate import evaluate_run, format_json, format_table
 
     result = evaluate_run(args.run, args.episodes, args.deterministic, args.seed, args.num_envs, args.device, args.backend)
     print(format_json(result) if args.json else format_table(result))
@@ -213,7 +213,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from reinforce.record import record_run
+    from reinforce.tools.record import record_run
 
     result = record_run(args.run, args.out, args.episodes, args.deterministic, args.seed, args.max_steps, args.fps)
     returns = ", ".join(f"{r:.1f}" for r in result["episode_returns"])
@@ -222,8 +222,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from reinforce.plotting import load_runs, plot_runs
-    from reinforce.summary import write_summary
+    from reinforce.tools.plotting import load_runs, plot_runs
+    from reinforce.tools.summary import write_summary
 
     out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x, threshold=args.threshold)
     csv_path, md_path = write_summary(load_runs(args.runs), out, args.threshold)
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"reinforce: error: {_rank_prefix()}{_message(err)}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        from reinforce.distributed import PeerFailureError
+        from reinforce.dist.distributed import PeerFailureError
 
         if not isinstance(err, PeerFailureError):
             raise

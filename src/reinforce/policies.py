@@ -15,6 +15,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal, 
 from torch.distributions.transforms import AffineTransform, TanhTransform
 
 from reinforce.normalization import ObsNormalizer
+from reinforce.spaces import space_dims
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -183,23 +184,6 @@ class DiagonalGaussianPolicy(Policy):
                 value = transform(value)
             return value
         return dist.mean
-
-
-SUPPORTED_SPACES = "observations: Box (flattened); actions: Discrete (starting at 0) or 1-D Box"
-
-
-def space_dims(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int, bool]:
-    """(obs_dim, action dim or count, is_discrete); raises a clear error for what we cannot handle."""
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise TypeError(f"unsupported observation space {observation_space}; supported {SUPPORTED_SPACES}")
-    obs_dim = int(torch.tensor(observation_space.shape).prod().item()) if observation_space.shape else 1
-    if isinstance(action_space, gym.spaces.Discrete):
-        if action_space.start != 0:
-            raise TypeError(f"unsupported action space {action_space}; supported {SUPPORTED_SPACES}")
-        return obs_dim, int(action_space.n), True
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return obs_dim, int(action_space.shape[0]), False
-    raise TypeError(f"unsupported action space {action_space}; supported {SUPPORTED_SPACES}")
 
 
 def make_policy(

@@ -13,7 +13,7 @@ import gymnasium as gym
 import torch
 
 from reinforce.policies import Policy
-from reinforce.vector import VecEnv
+from reinforce.envs.vector import VecEnv
 
 
 @dataclass

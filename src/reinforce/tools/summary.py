@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from reinforce.envs.vector import reward_threshold
+
 METRIC = "rollout/ep_return_mean"
 
 
@@ -18,8 +20,6 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
     the threshold (epoch index + 1), empty if never. The threshold defaults to each env's registered
     `reward_threshold`.
     """
-    from reinforce.trainer import reward_threshold
-
     rows = []
     for run, frame in runs.groupby("run", sort=False):
         frame = frame.sort_values("epoch")

@@ -3,12 +3,12 @@
 A checkpoint (`checkpoint.pt` in the run folder, the one before it kept as `checkpoint.prev.pt`)
 is a `torch.save`d dict of tensors and plain Python values only:
 
-    format, version        "reinforce.checkpoint", 1
+    format, version        "reinforce.run.checkpoint", 1
     config                 the run's Config as a dict
     agent                  Reinforce.state_dict(): policy (with its observation normaliser),
                            optimiser, value function, counters epoch / env_steps / wall_s
     collector              the rollout collector's current observations and running episode stats
-    env                    the env's state where it can be saved (see `reinforce.envstate`)
+    env                    the env's state where it can be saved (see `reinforce.run.envstate`)
     rng                    torch / numpy / Python (and CUDA) generator states
     trainer                checkpoint_every
 
@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from reinforce.config import Config
-from reinforce.envstate import capture_env_state, restore_env_state
-from reinforce.rng import capture_rng, restore_rng
+from reinforce.run.envstate import capture_env_state, restore_env_state
+from reinforce.run.rng import capture_rng, restore_rng
 
-FORMAT, VERSION = "reinforce.checkpoint", 1
+FORMAT, VERSION = "reinforce.run.checkpoint", 1
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
 
@@ -179,7 +179,7 @@ def training_state(cfg: Config, agent: Any, checkpoint_every: int) -> dict[str, 
 
 def restore_training_state(payload: dict[str, Any], agent: Any, path: str | Path = CHECKPOINT) -> str:
     """Load `payload` into a freshly built `agent` (and its env). Returns the env level restored
-    ("full", "rng" or "none"; see `reinforce.envstate`)."""
+    ("full", "rng" or "none"; see `reinforce.run.envstate`)."""
     state = payload["agent"]
     load_module_state(agent.policy, state["policy"], "policy", path)
     if agent.value_fn is not None:

@@ -17,7 +17,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from reinforce.config import BACKENDS
-from reinforce.policies import space_dims
+from reinforce.spaces import space_dims
 
 
 
@@ -42,6 +42,26 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else " See gymnasium.pprint_registry() for all ids."
         raise ValueError(f"unknown environment id {env_id!r}.{hint}") from None
+
+
+def reward_threshold(env_id: str) -> float | None:
+    """The env's registered `reward_threshold` (its "solved" level), if it has one."""
+    try:
+        return gym.spec(env_id).reward_threshold
+    except gym.error.Error:
+        return None
+
+
+def env_actions(actions: torch.Tensor, space: gym.Space) -> np.ndarray:
+    """The policy's actions (E,) or (E, A) as the numpy array the env takes.
+
+    The one place where Box actions are clipped to the space's bounds: only on the way to the env,
+    so the unclipped sample stays what the rollout stores and scores.
+    """
+    act = actions.detach().cpu().numpy()
+    if isinstance(space, gym.spaces.Discrete):
+        return act.astype(np.int64)
+    return np.clip(act.astype(np.float32), space.low, space.high)
 
 
 class GymnasiumVecEnv:

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from reinforce import config as config_mod
-from reinforce.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
+from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
 from reinforce.config import Config
 from reinforce.policies import Policy
-from reinforce.vector import make_vec_env
+from reinforce.envs.vector import make_vec_env
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
 
@@ -48,12 +48,12 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu") -> 
         raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
     cfg = config_mod.load(run)
     import reinforce.envs  # noqa: F401  (registers reinforce/* ids)
-    from reinforce.vector import check_env_id
+    from reinforce.envs.vector import check_env_id
 
     spec = check_env_id(cfg.env_id)
     probe = quiet_make(spec.id)  # only for the spaces
     try:
-        from reinforce.trainer import policy_for
+        from reinforce.run.trainer import policy_for
 
         policy = policy_for(cfg, probe.observation_space, probe.action_space)
     finally:

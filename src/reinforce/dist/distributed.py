@@ -55,10 +55,11 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from reinforce.dist.launch import available_cores
 from reinforce.algorithm import METRIC_NAMES, Metrics, Reinforce
 from reinforce.policies import Policy
 from reinforce.rollout import Batch
-from reinforce.vector import VecEnv
+from reinforce.envs.vector import VecEnv
 
 DEFAULT_TIMEOUT_S = 300.0
 TIMEOUT_ENV = "REINFORCE_DIST_TIMEOUT_S"
@@ -263,7 +264,7 @@ class DistributedReinforce(Reinforce):
 
     def __init__(self, env: VecEnv, policy: Policy, *args: Any, sampling_seed: int | None = None, **kwargs: Any):
         if not (dist.is_available() and dist.is_initialized()):
-            raise RuntimeError("DistributedReinforce needs a process group: call reinforce.distributed.init_from_env() first")
+            raise RuntimeError("DistributedReinforce needs a process group: call reinforce.dist.distributed.init_from_env() first")
         super().__init__(env, policy, *args, **kwargs)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self._check_same_shape_everywhere()
@@ -544,8 +545,6 @@ def launch_local(nproc: int, argv: Sequence[str], max_restarts: int = 0) -> int:
     Ctrl-C reaches torchrun and the workers directly; SIGTERM sent to this process is forwarded to
     torchrun, which stops the workers (SIGTERM, then SIGKILL after its --shutdown-timeout).
     """
-    from reinforce.seeds import available_cores
-
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // nproc)))
     proc = subprocess.Popen(torchrun_command(nproc, argv, max_restarts), env=env)

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reinforce.evaluate import EVAL_SEED_OFFSET, load_run_policy, quiet_make
+from reinforce.tools.evaluate import EVAL_SEED_OFFSET, load_run_policy, quiet_make
 
 GIF_MAX_FPS = 50  # GIF delays are in 1/100 s and many viewers slow anything under 2/100 s down to 1/10 s
 VIDEO_EXTRA = "reinforce[video]"

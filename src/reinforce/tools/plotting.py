@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from reinforce import config as config_mod  # noqa: E402
+from reinforce.envs.vector import reward_threshold  # noqa: E402
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
@@ -41,8 +42,6 @@ def plot_runs(
 
     A dashed line marks `threshold`, or by default each env's registered reward_threshold.
     """
-    from reinforce.trainer import reward_threshold
-
     data = load_runs(run_dirs)
     sns.set_theme(style="darkgrid")
     fig, ax = plt.subplots(figsize=(7, 4.2))

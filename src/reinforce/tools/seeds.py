@@ -18,6 +18,8 @@ from pathlib import Path
 
 from reinforce import config as config_mod
 from reinforce.config import Config
+from reinforce.dist.launch import available_cores
+from reinforce.run.folder import clear_run_files
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -35,13 +37,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def seed_dirs(root: Path) -> list[Path]:
     """The seed<k> run folders under `root`, in seed order."""
     found = [p for p in Path(root).glob("seed*") if p.is_dir() and re.fullmatch(r"seed\d+", p.name) and (p / "config.toml").exists()]
@@ -50,8 +45,6 @@ def seed_dirs(root: Path) -> list[Path]:
 
 def prepare_seeds(cfg: Config, seeds: Sequence[int], root: Path, force: bool = False) -> list[Path]:
     """Create ROOT/seed<k>/config.toml for every seed; refuses existing non-empty folders unless `force`."""
-    from reinforce.trainer import _clear_run_files
-
     dirs = [Path(root) / f"seed{s}" for s in seeds]
     taken = [d for d in dirs if d.exists() and any(d.iterdir())]
     if taken and not force:
@@ -61,7 +54,7 @@ def prepare_seeds(cfg: Config, seeds: Sequence[int], root: Path, force: bool = F
         )
     for seed, d in zip(seeds, dirs):
         d.mkdir(parents=True, exist_ok=True)
-        _clear_run_files(d)
+        clear_run_files(d)
         config_mod.save(cfg.replace(seed=seed), d / "config.toml")
     return dirs
 

@@ -11,7 +11,7 @@ Run folder:
     curve.png               the learning curve
 
 SIGINT/SIGTERM finish the current epoch, write a checkpoint and return normally; `resume(run)`
-continues from the checkpoint (exactly, for envs whose state can be saved: see `reinforce.envstate`).
+continues from the checkpoint (exactly, for envs whose state can be saved: see `reinforce.run.envstate`).
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from reinforce import config as config_mod
-from reinforce import distributed as rd
+from reinforce.dist import distributed as rd
 from reinforce.algorithm import Metrics, Reinforce
-from reinforce.checkpoint import (
+from reinforce.run.checkpoint import (
     CHECKPOINT,
     PREVIOUS,
     CheckpointError,
@@ -38,10 +38,10 @@ from reinforce.checkpoint import (
     training_state,
 )
 from reinforce.config import Config
-from reinforce.logger import RunLogger, event_files, truncate_metrics
+from reinforce.run.logger import RunLogger, event_files, truncate_metrics
 from reinforce.policies import Policy, make_policy
-from reinforce.signals import GracefulStop
-from reinforce.vector import VecEnv, make_vec_env
+from reinforce.run.signals import GracefulStop
+from reinforce.envs.vector import VecEnv, make_vec_env
 
 DEFAULT_CHECKPOINT_EVERY = 10
 # What a run writes; `--force` removes these (and only these) before a fresh start.
@@ -95,16 +95,6 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Poli
         value_iters=cfg.value_iters,
     )
     return env, policy, agent
-
-
-def reward_threshold(env_id: str) -> float | None:
-    """The env's registered `reward_threshold` ("solved" level), if any."""
-    import gymnasium as gym
-
-    try:
-        return gym.spec(env_id).reward_threshold
-    except gym.error.Error:
-        return None
 
 
 def _progress(total: int, initial: int, quiet: bool):
@@ -351,7 +341,7 @@ class _Session:
                 bar.close()
             self.env.close()
         if plot and self.main and (self.out / "metrics.csv").exists():
-            from reinforce.plotting import plot_runs
+            from reinforce.tools.plotting import plot_runs
 
             plot_runs([self.out], self.out / "curve.png")
         if self.main:

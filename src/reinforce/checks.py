@@ -1,0 +1,30 @@
+"""Argument checks shared by every layer: one wording for "an integer >= k" and "a finite number"."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def require_int(name: str, value: Any, minimum: int = 0) -> int:
+    """`value` as an int if it is an integer (not a bool) >= `minimum`, else a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def require_finite(name: str, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False) -> float:
+    """`value` as a float if it is a finite real number within [low, high] (or (low, high] with `low_open`)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        if low is not None and high is not None:
+            what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}]"
+        elif low is not None:
+            what = f"a finite number {'>' if low_open else '>='} {low:g}"
+        else:
+            what = "a finite number"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
