@@ -52,34 +52,20 @@ def worker(specs: list[dict], epochs: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from reinforce.dist import distributed as rd
-    from reinforce.algorithm import Reinforce
-    from reinforce.policies import make_policy
-    from reinforce.envs.vector import make_vec_env
+    from reinforce.config import Config
+    from reinforce.dist import runtime as rd
+    from reinforce.run.build import build
 
     rank, world, _ = rd.init_from_env()
     for spec in specs:
         case, num_envs, steps = spec["case"], spec["num_envs"], spec["steps"]
         params = CASES[case]
-        torch.manual_seed(0)
-        seed = rd.rank_seed(0, rank, num_envs)
-        env = make_vec_env(params["env_id"], num_envs, seed=seed, backend="native")
-        policy = make_policy(
-            env.single_observation_space,
-            env.single_action_space,
-            hidden_sizes=params["hidden_sizes"],
-            activation=params["activation"],
-            log_std_init=params["log_std_init"],
-        )
-        kwargs = dict(lr=params["lr"], gamma=params["gamma"], steps_per_rollout=steps)
-        if world > 1:
-            agent = rd.DistributedReinforce(env, policy, sampling_seed=seed, **kwargs)
-        else:
-            agent = Reinforce(env, policy, **kwargs)
+        cfg = Config(**params, num_envs=num_envs, steps_per_rollout=steps, backend="native", seed=0, num_threads=1)
+        _, _, agent = build(cfg, rank, world)
         comm = [0.0]
         if world > 1:  # time the collectives (waiting for the slower rank included)
-            for name in ("reduce_gradients", "_reduce_metrics"):
-                original = getattr(agent, name)
+            for name in ("average_gradients", "sum", "max"):
+                original = getattr(agent.reducer, name)
 
                 def timed(*args, _original=original, **kw):
                     t = time.perf_counter()
@@ -88,7 +74,7 @@ def worker(specs: list[dict], epochs: int) -> None:
                     finally:
                         comm[0] += time.perf_counter() - t
 
-                setattr(agent, name, timed)
+                setattr(agent.reducer, name, timed)
         agent.update(agent.collect())  # warm-up
         rd.barrier()
         comm[0] = 0.0

@@ -3,7 +3,7 @@
 One process, one run: for CartPole-v1 with the linear categorical policy and for
 reinforce/CartPoleSwingUp-v0 with the 64-64 Gaussian MLP, for E in {32, 256, 4096, 16384, 65536},
 for every backend (native, sync, async at small E, envpool where installed), trains with
-`reinforce.run.trainer.build(Config(...))` + `agent.learn(k)` and reports the median `time/steps_per_s`
+`reinforce.run.build.build(Config(...))` + `agent.learn(k)` and reports the median `time/steps_per_s`
 of the epochs after one warm-up epoch. Beside them, in the same run:
   - the article's own loop (benchmarks/article_loop.py: deep-copied Gymnasium envs, float64
     policy, Categorical.sample per step, numpy buffers, Python returns loop, Adam), whole training;
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from article_loop import article_steps_per_s  # noqa: E402
 
 from reinforce.config import Config  # noqa: E402
-from reinforce.run.trainer import build  # noqa: E402
+from reinforce.run.build import build  # noqa: E402
 from common import emit_json  # noqa: E402  (benchmarks/common.py; the script's folder is on sys.path)
 
 ENVS = {

@@ -5,7 +5,7 @@ that finished in that epoch. In-process time is that epoch's `time/wall_s` (coll
 no imports, no env/policy construction); whole-process time runs the same training in a fresh
 `python` subprocess and times it from outside, interpreter start and imports included.
 
-The configuration is the preset `cartpole-fast` when `reinforce.config.PRESETS` has it, else the
+The configuration is the preset `cartpole-fast` when `reinforce.presets.PRESETS` has it, else the
 `FAST` Config below (the values proposed for that preset). `--search` runs the grid this Config
 was picked from (3 seeds per candidate); `--sb3` adds Stable-Baselines3 PPO and A2C (rl-zoo
 settings) side by side when SB3 is installed, with the criterion the issue used for them: the mean
@@ -36,7 +36,7 @@ def fast_config(**changes):
     from reinforce import config as config_mod
 
     # num_threads=None: keep the thread count this script set (--threads) instead of the config's 1
-    cfg = dataclasses.replace(config_mod.preset("cartpole-fast"), num_threads=None)
+    cfg = dataclasses.replace(presets.preset("cartpole-fast"), num_threads=None)
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
@@ -44,7 +44,7 @@ def solve(cfg, budget_s: float | None = None) -> dict:
     """Train until solved (or MAX_EPOCHS / budget); returns the solving epoch's numbers."""
     import torch
 
-    from reinforce.run.trainer import build
+    from reinforce.run.build import build
 
     t0 = time.perf_counter()
     env, _, agent = build(cfg)

@@ -22,17 +22,28 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
 import reinforce
-from reinforce.dist import distributed as rd
+from reinforce.config import Config
+from reinforce.dist import runtime as rd
+from reinforce.dist.reducer import JobReducer
+from reinforce.run.checkpoint import (
+    CHECKPOINT,
+    gather_rank_states,
+    load_checkpoint,
+    payload_for_rank,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 
 torch.set_num_threads(1)
 E, T, SEED = 4, 25, 0
 
 
-def make_agent(rank: int) -> rd.DistributedReinforce:
+def make_agent(rank: int) -> reinforce.Reinforce:
     torch.manual_seed(SEED)
     env = reinforce.make_vec_env("CartPole-v1", num_envs=E, seed=rd.rank_seed(SEED, rank, E), backend="native")
     policy = reinforce.CategoricalPolicy(4, 2)
-    return rd.DistributedReinforce(env, policy, lr=0.05, steps_per_rollout=T, sampling_seed=rd.rank_seed(SEED, rank, E))
+    return reinforce.Reinforce(env, policy, lr=0.05, steps_per_rollout=T, reducer=JobReducer())
 
 
 def _train_until_rank_one_fails(out: Path, marker: str, fail) -> None:
@@ -59,19 +70,14 @@ def crash(out: Path) -> None:
     """Run under --max-restarts=1. Attempt 0: checkpoint after every epoch, rank 1 SIGKILLs itself at
     epoch 3. Attempt 1: resume from the checkpoint (rank 0 writes DIR/resumed.json), train on, and
     rank 1 SIGKILLs itself again at epoch 5 (writing DIR/killed): no restart is left, the job ends."""
-    from reinforce.run.checkpoint import CHECKPOINT, load_checkpoint, restore_training_state, save_checkpoint, training_state
-    from reinforce.config import Config
-
     rank, world, _ = rd.init_from_env()
     cfg = Config(env_id="CartPole-v1", num_envs=E, steps_per_rollout=T, epochs=100, lr=0.05, seed=SEED, hidden_sizes=())
     agent = make_agent(rank)
     payload = rd.broadcast_from_main(lambda: load_checkpoint(out / CHECKPOINT) if (out / CHECKPOINT).exists() else None)
     if payload is not None:
-        mine, same_world = rd.payload_for_rank(payload, rank, world)
-        level = restore_training_state(mine, agent)
-        if not same_world or level == "none":
-            rd.reseed_rank_after_restore(agent, SEED, rank)
-        in_sync = agent.parameters_in_sync()
+        mine, same_world = payload_for_rank(payload, rank, world)
+        level = restore_training_state(mine, agent, rank=rank)
+        in_sync = agent.reducer.in_sync(agent.modules())
         if rd.is_main_process():
             resumed = {"attempt": rd.restart_count(), "resumed_from": agent.epoch, "in_sync": in_sync, "level": level}
             (out / "resumed.json").write_text(json.dumps(resumed))
@@ -81,9 +87,8 @@ def crash(out: Path) -> None:
                 (out / "killed").write_text(repr(time.time()))
             os.kill(os.getpid(), signal.SIGKILL)
         agent.update(agent.collect())
-        state = training_state(cfg, agent, 1)
-        ranks = rd.gather_rank_states(state)
-        rd.broadcast_from_main(lambda: save_checkpoint(out, {**state, "ranks": ranks, "world_size": world}))
+        state = gather_rank_states(training_state(cfg, agent, 1))
+        rd.broadcast_from_main(lambda: save_checkpoint(out, state))
     raise AssertionError("rank 1 was supposed to die")
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import reinforce
-from reinforce.algorithm import METRIC_NAMES
+from reinforce.metrics import METRIC_NAMES
 from toy_envs import TinyMDP
 
 
@@ -114,7 +114,7 @@ def test_invalid_hyperparameters(kwargs, word):
 
 
 def test_same_seed_same_metrics():
-    from reinforce.run.trainer import build
+    from reinforce.run.build import build
 
     def run():
         cfg = reinforce.Config(env_id="CartPole-v1", num_envs=4, steps_per_rollout=64, epochs=3, lr=0.05, backend="sync")

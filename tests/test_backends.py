@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from reinforce import config as config_mod
-from reinforce.algorithm import METRIC_NAMES
+from reinforce.metrics import METRIC_NAMES
+from reinforce.presets import preset
 from reinforce.config import Config
 from reinforce.rollout import RolloutCollector
-from reinforce.run.trainer import build
+from reinforce.run.build import build
 from reinforce.envs.vector import make_vec_env
 
 
@@ -44,9 +44,7 @@ def _backends():
 
 def _build(backend: str, **changes) -> tuple:
     cfg = Config(env_id="CartPole-v1", num_envs=16, steps_per_rollout=64, epochs=3, lr=0.05, hidden_sizes=(), seed=0)
-    cfg = cfg.replace(**changes) if changes else cfg
-    cfg.backend = backend  # after validation: the config may not list every backend of make_vec_env
-    return build(cfg)
+    return build(cfg.replace(backend=backend, **changes))
 
 
 @pytest.mark.parametrize("backend", _backends())
@@ -154,7 +152,7 @@ def test_article_preset_learns_alike_on_native_and_gymnasium():
     late = {}
     for backend in ("native", "sync"):
         for seed in (0, 1):
-            cfg = config_mod.preset("cartpole").replace(seed=seed, steps_per_rollout=200, epochs=15, backend=backend)
+            cfg = preset("cartpole").replace(seed=seed, steps_per_rollout=200, epochs=15, backend=backend)
             env, _, agent = build(cfg)
             history = agent.learn(cfg.epochs)
             env.close()

@@ -7,7 +7,7 @@ import torch
 
 import reinforce
 from reinforce.normalization import ObsNormalizer
-from reinforce.returns import gae_advantages
+from reinforce.returns import gae
 from toy_envs import TinyMDP
 
 N_BATCHES, N_ENVS = 300, 64
@@ -124,7 +124,7 @@ def segment():
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 0.95, 1.0])
 def test_gae_matches_direct_sum(segment, lam):
-    got = gae_advantages(*segment, 0.9, lam)
+    got = gae(*segment, 0.9, lam)[0]
     torch.testing.assert_close(got, gae_reference(*segment, 0.9, lam))
 
 
@@ -137,13 +137,13 @@ def test_gae_special_cases(segment):
     segment = (rewards, values, next_values, terminated, truncated)
     # λ = 0: the TD error; a termination drops the next value, a truncation keeps it
     td = rewards + 0.9 * next_values * (~terminated) - values
-    torch.testing.assert_close(gae_advantages(*segment, 0.9, 0.0), td)
+    torch.testing.assert_close(gae(*segment, 0.9, 0.0)[0], td)
     # λ = 1: the bootstrapped return minus V
     from reinforce.returns import bootstrapped_returns
 
     # next_values at a truncation row is V(final obs); at the last row V(s_T)
     ret = bootstrapped_returns(rewards, terminated, truncated, 0.9, next_values, next_values[-1])
-    torch.testing.assert_close(gae_advantages(*segment, 0.9, 1.0), ret - values)
+    torch.testing.assert_close(gae(*segment, 0.9, 1.0)[0], ret - values)
 
 
 def test_obs_normalizer_matches_numpy_and_freezes_between_updates():

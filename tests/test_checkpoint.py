@@ -12,7 +12,7 @@ import torch
 
 from reinforce.run import checkpoint as ckpt_mod
 from reinforce import config as config_mod
-from reinforce.algorithm import Reinforce
+from reinforce.run.agent import Reinforce
 from reinforce.cli import main
 from reinforce.run.trainer import resume, train
 
@@ -31,9 +31,9 @@ def curve(run):
 
 def stop_at(monkeypatch, epoch, how="signal"):
     """Send ourselves SIGINT after `epoch` updates, or crash in the update after those."""
-    original = Reinforce.update
+    original = Reinforce.step  # the update the training loop calls
 
-    def update(self, batch):
+    def step(self, batch):
         if how == "crash" and self.epoch == epoch:  # in the middle of epoch `epoch`
             raise RuntimeError("simulated crash")
         metrics = original(self, batch)
@@ -41,7 +41,7 @@ def stop_at(monkeypatch, epoch, how="signal"):
             os.kill(os.getpid(), signal.SIGINT)
         return metrics
 
-    monkeypatch.setattr(Reinforce, "update", update)
+    monkeypatch.setattr(Reinforce, "step", step)
 
 
 def one_line_error(capsys):
@@ -62,22 +62,22 @@ def one_line_error(capsys):
 )
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch, capsys, changes, how):
     cfg = small(**changes)
-    train(cfg, tmp_path / "whole", quiet=True, plot=False, checkpoint_every=2)
+    train(cfg, tmp_path / "whole", quiet=True, checkpoint_every=2)
 
     stop_at(monkeypatch, 3, how)
     part = tmp_path / "part"
     if how == "signal":
-        train(cfg, part, quiet=True, plot=False, checkpoint_every=2)
+        train(cfg, part, quiet=True, checkpoint_every=2)
         assert "Resume with: reinforce train --resume" in capsys.readouterr().err
         assert ckpt_mod.checkpoint_epoch(part / "checkpoint.pt") == 3  # the epoch in flight finished first
     else:
         with pytest.raises(RuntimeError, match="simulated crash"):
-            train(cfg, part, quiet=True, plot=False, checkpoint_every=2)
+            train(cfg, part, quiet=True, checkpoint_every=2)
         assert ckpt_mod.checkpoint_epoch(part / "checkpoint.pt") == 2
         assert len(pd.read_csv(part / "metrics.csv")) == 3  # a row past the checkpoint, rewritten on resume
     monkeypatch.undo()
 
-    resume(part, quiet=True, plot=False)
+    resume(part, quiet=True)
     pd.testing.assert_frame_equal(curve(part), curve(tmp_path / "whole"))
     whole_policy = torch.load(tmp_path / "whole" / "policy.pt", weights_only=True)
     part_policy = torch.load(part / "policy.pt", weights_only=True)
@@ -86,7 +86,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch,
 
 def test_checkpoint_contents_rotation_and_resume_of_a_finished_run(tmp_path, capsys):
     run = tmp_path / "run"
-    train(small(epochs=5), run, quiet=True, plot=False, checkpoint_every=2)
+    train(small(epochs=5), run, quiet=True, checkpoint_every=2)
     payload = torch.load(run / "checkpoint.pt", weights_only=True)  # plain data only
     assert payload["agent"]["epoch"] == 5 and payload["config"]["num_envs"] == 4
     assert {"torch", "numpy", "python"} <= set(payload["rng"]) and payload["env"]["kind"] == "full"
@@ -133,7 +133,7 @@ class Payload:
 
 def test_pickle_payload_in_a_checkpoint_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
-    train(small(epochs=1), run, quiet=True, plot=False)
+    train(small(epochs=1), run, quiet=True)
     marker = tmp_path / "pwned.txt"
     torch.save({"format": ckpt_mod.FORMAT, "agent": Payload(marker)}, run / "checkpoint.pt")
     torch.load(run / "checkpoint.pt", weights_only=False)  # what a plain torch.load would do ...
@@ -150,7 +150,7 @@ def test_pickle_payload_in_a_checkpoint_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "empty"])
 def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path, capsys, damage):
     run = tmp_path / "run"
-    train(small(epochs=2), run, quiet=True, plot=False, checkpoint_every=1)
+    train(small(epochs=2), run, quiet=True, checkpoint_every=1)
     data = (run / "checkpoint.pt").read_bytes()
     bad = {
         "truncated": data[: len(data) // 2],
@@ -168,8 +168,8 @@ def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path, capsys, damage):
 
 def test_checkpoint_from_another_env_or_policy_shape_is_refused(tmp_path, capsys):
     linear, mlp = tmp_path / "linear", tmp_path / "mlp"
-    train(small(epochs=1), linear, quiet=True, plot=False)
-    train(small(epochs=1, hidden_sizes=(8,)), mlp, quiet=True, plot=False)
+    train(small(epochs=1), linear, quiet=True)
+    train(small(epochs=1, hidden_sizes=(8,)), mlp, quiet=True)
 
     shutil.copy(linear / "checkpoint.pt", mlp / "checkpoint.pt")  # another policy shape
     capsys.readouterr()
@@ -265,7 +265,7 @@ def test_out_of_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
 
 def test_existing_run_folder_needs_resume_or_force(tmp_path, capsys):
     run = tmp_path / "run"
-    train(small(epochs=1), run, quiet=True, plot=False)
+    train(small(epochs=1), run, quiet=True)
     before = (run / "checkpoint.pt").read_bytes()
     assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 2
     assert "pass --resume" in one_line_error(capsys) and (run / "checkpoint.pt").read_bytes() == before

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from reinforce import config as config_mod
-from reinforce.algorithm import METRIC_NAMES
+from reinforce import presets
+from reinforce.metrics import METRIC_NAMES
 from reinforce.cli import main
-from reinforce.run.trainer import build
+from reinforce.run.build import build
 
 
 def test_train_then_plot_write_the_run_folder(tmp_path, capsys):
@@ -67,10 +68,10 @@ def test_console_script_entry_point_runs():
 
 
 def test_presets_hold_the_article_numbers():
-    c = config_mod.PRESETS["cartpole"]
+    c = presets.PRESETS["cartpole"]
     assert (c.env_id, c.num_envs, c.steps_per_rollout, c.lr, c.gamma, c.epochs, c.hidden_sizes) == (
         "CartPole-v0", 32, 1000, 0.1, 0.99, 100, ())
-    s = config_mod.PRESETS["swingup"]
+    s = presets.PRESETS["swingup"]
     assert (s.env_id, s.num_envs, s.steps_per_rollout, s.lr, s.gamma, s.epochs, s.hidden_sizes) == (
         "reinforce/CartPoleSwingUp-v0", 256, 1000, 1e-2, 0.999, 20, (64, 64))
 
@@ -85,11 +86,11 @@ def _needs(env_id: str) -> list:
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_needs(c.env_id)) for n, c in sorted(config_mod.PRESETS.items())]
+    "name", [pytest.param(n, marks=_needs(c.env_id)) for n, c in sorted(presets.PRESETS.items())]
 )
 def test_every_preset_builds_and_takes_a_step(name):
     """Each preset's env, policy and options fit together (a short rollout, one update)."""
-    cfg = config_mod.preset(name).replace(num_envs=2, steps_per_rollout=8, epochs=1)
+    cfg = presets.preset(name).replace(num_envs=2, steps_per_rollout=8, epochs=1)
     _, policy, agent = build(cfg)
     before = [p.detach().clone() for p in policy.parameters()]
     metrics = agent.learn(1)[-1]
@@ -98,7 +99,7 @@ def test_every_preset_builds_and_takes_a_step(name):
 
 
 def test_config_toml_round_trip_and_type_errors(tmp_path):
-    cfg = config_mod.preset("swingup").replace(seed=3)
+    cfg = presets.preset("swingup").replace(seed=3)
     config_mod.save(cfg, tmp_path / "c.toml")
     assert config_mod.load(tmp_path / "c.toml") == cfg
     with pytest.raises(KeyError, match="did you mean 'gamma'"):

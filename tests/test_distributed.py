@@ -1,4 +1,4 @@
-"""Data-parallel training (reinforce.dist.distributed) on 2 CPU processes with gloo.
+"""Data-parallel training (reinforce.dist: runtime, JobReducer, launch) on 2 CPU processes with gloo.
 
 - 2 ranks × E envs = 1 process × 2E envs: the same recorded transitions give the same parameters,
   value function, observation statistics and metrics (float tolerance), for every option.
@@ -27,7 +27,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import reinforce
-from reinforce.dist import distributed as rd
+from reinforce.dist import launch
+from reinforce.dist import runtime as rd
+from reinforce.dist.reducer import JobReducer
+from reinforce.rollout import Batch
+from reinforce.run.checkpoint import gather_rank_states, payload_for_rank
 
 WORKER = Path(__file__).parent / "dist_worker.py"
 E, T = 3, 20
@@ -73,14 +77,17 @@ def _entry(rank: int, port: int, fn, args) -> None:
         rd.destroy()
 
 
-def _make(env_id: str, hidden, options: dict, num_envs: int, seed: int, cls=reinforce.Reinforce, **extra):
+def _make(env_id: str, hidden, options: dict, num_envs: int, seed: int, distributed: bool = False):
+    """An agent on `num_envs` native envs seeded `seed` (which seeds torch's sampling stream too);
+    `distributed`: reduced over the process group (rank 0's initial weights everywhere)."""
     torch.manual_seed(0)
     options = dict(options)
     normalize = options.pop("normalize_observations", False)
     env = reinforce.make_vec_env(env_id, num_envs=num_envs, seed=seed, backend="native")
     policy = reinforce.make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=hidden,
                                    normalize_observations=normalize)
-    return cls(env, policy, lr=0.05, gamma=0.99, steps_per_rollout=T, **options, **extra)
+    extra = {"reducer": JobReducer()} if distributed else {}
+    return reinforce.Reinforce(env, policy, lr=0.05, gamma=0.99, steps_per_rollout=T, **options, **extra)
 
 
 def _state(agent) -> dict[str, torch.Tensor]:
@@ -102,7 +109,7 @@ def _equivalence(rank: int) -> None:
         where = f"{env_id} {options}"
         # One process with 2E envs, starting from the same parameters (rank 0's, broadcast at construction).
         reference = _make(env_id, hidden, options, 2 * E, 0)
-        agent = _make(env_id, hidden, options, E, rd.rank_seed(0, rank, E), rd.DistributedReinforce, sampling_seed=rd.rank_seed(0, rank, E))
+        agent = _make(env_id, hidden, options, E, rd.rank_seed(0, rank, E), distributed=True)
         reference.policy.load_state_dict(agent.policy.state_dict())
         if agent.value_fn is not None:
             reference.value_fn.load_state_dict(agent.value_fn.state_dict())
@@ -112,16 +119,16 @@ def _equivalence(rank: int) -> None:
             dist.all_gather_object(batches, batch)
             assert not torch.equal(batches[0].obs, batches[1].obs), "ranks must collect different data"
             metrics = agent.update(batch)
-            want = reference.update(rd.concat_batches(batches))
-            for key in ("time/steps_per_s", "time/wall_s"):  # timings: reduced, not comparable
-                metrics.pop(key), want.pop(key)
+            want = reference.update(Batch.concat(batches))
+            for key in ("time/steps_per_s", "time/wall_s"):  # timings (added by the training loop, not update): not comparable
+                metrics.pop(key, None), want.pop(key, None)
             _assert_close_metrics(metrics, want, f"{where}, update {step}")
             got_state, want_state = _state(agent), _state(reference)
             for key, value in want_state.items():
                 torch.testing.assert_close(got_state[key], value, rtol=1e-5, atol=1e-6, msg=f"{where}, update {step}: {key}")
         assert metrics["rollout/episodes"] == want["rollout/episodes"]
         assert agent.env_steps == 2 * 2 * T * E
-        assert agent.parameters_in_sync(), where
+        assert agent.reducer.in_sync(agent.modules()), where
 
 
 def test_two_ranks_equal_one_process_on_the_concatenated_batch():
@@ -130,11 +137,10 @@ def test_two_ranks_equal_one_process_on_the_concatenated_batch():
 
 def _stay_in_sync(rank: int) -> None:
     options = {"baseline": "value", "normalize_advantages": True, "value_iters": 2}
-    agent = _make("reinforce/CartPoleSwingUp-v0", (16, 16), options, E, rd.rank_seed(0, rank, E), rd.DistributedReinforce,
-                  sampling_seed=rd.rank_seed(0, rank, E))
+    agent = _make("reinforce/CartPoleSwingUp-v0", (16, 16), options, E, rd.rank_seed(0, rank, E), distributed=True)
     initial = copy.deepcopy(agent.policy.state_dict())
     history = agent.learn(4)
-    assert agent.parameters_in_sync()
+    assert agent.reducer.in_sync(agent.modules())
     assert any(not torch.equal(initial[k], v) for k, v in agent.policy.state_dict().items())
     assert [m["time/env_steps"] for m in history] == [2 * T * E * (i + 1) for i in range(4)]
     # Reduced metrics are the same on every rank.
@@ -149,7 +155,7 @@ def _stay_in_sync(rank: int) -> None:
         rd.broadcast_from_main(lambda: (_ for _ in ()).throw(FileExistsError("run folder exists")))
     assert getattr(raised.value, "raised_on_rank0", False) == (rank == 1)  # rank 0 reports it, the others need not
     # Checkpoint parts: rank 0 receives every rank's.
-    ranks = rd.gather_rank_states({"collector": {"rank": rank}, "env": None, "rng": None, "agent": {}})
+    ranks = gather_rank_states({"collector": {"rank": rank}, "env": None, "rng": None, "agent": {}})["ranks"]
     assert ranks == ([{"collector": {"rank": 0}, "env": None, "rng": None}, {"collector": {"rank": 1}, "env": None, "rng": None}]
                      if rank == 0 else None)
 
@@ -165,16 +171,16 @@ def _resume_exactly(rank: int) -> None:
     case = ("CartPole-v1", (8,), {"baseline": "value", "value_iters": 2, "normalize_observations": True})
     seed = rd.rank_seed(0, rank, E)
     cfg = Config(env_id="CartPole-v1", num_envs=E, steps_per_rollout=T, seed=0)
-    agent = _make(*case, E, seed, rd.DistributedReinforce, sampling_seed=seed)
+    agent = _make(*case, E, seed, distributed=True)
     agent.learn(2)
     state = training_state(cfg, agent, 1)
-    ranks = rd.gather_rank_states(state)  # every rank takes part; rank 0 gets the list
+    gathered = gather_rank_states(state)  # every rank takes part; rank 0 gets the list
     # As if written and read back by rank 0 (a copy: the state holds the live tensors training goes on with).
-    payload = rd.broadcast_from_main(lambda: copy.deepcopy({**state, "ranks": ranks, "world_size": 2}))
+    payload = rd.broadcast_from_main(lambda: copy.deepcopy(gathered))
     uninterrupted = [{k: v for k, v in m.items() if not k.startswith("time/") or k == "time/env_steps"} for m in agent.learn(2)]
     # A fresh job of the same world size resumes from the checkpoint: each rank gets its own envs back.
-    resumed = _make(*case, E, seed, rd.DistributedReinforce, sampling_seed=seed)
-    mine, same_world = rd.payload_for_rank(payload, rank, 2)
+    resumed = _make(*case, E, seed, distributed=True)
+    mine, same_world = payload_for_rank(payload, rank, 2)
     assert same_world and restore_training_state(mine, resumed) == "full"
     again = [{k: v for k, v in m.items() if not k.startswith("time/") or k == "time/env_steps"} for m in resumed.learn(2)]
     assert json.dumps(again) == json.dumps(uninterrupted)
@@ -188,7 +194,7 @@ def test_resume_with_the_same_world_size_is_exact():
 
 def _mismatch(rank: int) -> None:
     with pytest.raises(ValueError, match="same config"):
-        _make("CartPole-v1", (), {}, E + rank, 0, rd.DistributedReinforce)
+        _make("CartPole-v1", (), {}, E + rank, 0, distributed=True)
 
 
 def test_ranks_with_different_configs_are_refused():
@@ -202,12 +208,12 @@ def test_helpers_without_a_process_group(monkeypatch):
     assert rd.is_main_process() and rd.get_world_size() == 1 and not rd.is_distributed()
     assert rd.any_rank(True) and rd.broadcast_from_main(lambda: 5) == 5
     assert rd.rank_seed(10, 2, 32) == 74
-    assert rd.remove_flag(["train", "--nproc", "2", "--nproc=3", "--seed", "1"], "--nproc") == ["train", "--seed", "1"]
-    command = rd.torchrun_command(2, ["train", "--quiet"], max_restarts=1)
+    assert launch.remove_flag(["train", "--nproc", "2", "--nproc=3", "--seed", "1"], "--nproc") == ["train", "--seed", "1"]
+    command = launch.torchrun_command(2, ["train", "--quiet"], max_restarts=1)
     assert command[1:3] == ["-m", "torch.distributed.run"] and command[-4:] == ["-m", "reinforce", "train", "--quiet"]
     assert "--nproc-per-node=2" in command and "--max-restarts=1" in command
     with pytest.raises(RuntimeError, match="init_from_env"):
-        _make("CartPole-v1", (), {}, E, 0, rd.DistributedReinforce)
+        _make("CartPole-v1", (), {}, E, 0, distributed=True)
     monkeypatch.setenv(rd.TIMEOUT_ENV, "soon")
     with pytest.raises(ValueError, match=rd.TIMEOUT_ENV):
         rd.timeout_s()
@@ -217,15 +223,15 @@ def test_payload_for_rank_picks_the_rank_state_or_drops_env_state():
     payload = {"agent": {"epoch": 3}, "collector": {"obs": 0}, "env": "e0", "rng": "r0",
                "ranks": [{"collector": {"obs": 0}, "env": "e0", "rng": "r0"}, {"collector": {"obs": 1}, "env": "e1", "rng": "r1"}],
                "world_size": 2}
-    mine, exact = rd.payload_for_rank(payload, 1, 2)
+    mine, exact = payload_for_rank(payload, 1, 2)
     assert exact and mine["env"] == "e1" and mine["rng"] == "r1" and mine["agent"] == {"epoch": 3}
-    other, exact = rd.payload_for_rank(payload, 0, 3)
-    assert not exact and other["env"] is None and other["collector"]["obs"] is None and other["rng"] == "r0"
-    single, same = rd.payload_for_rank(payload, 0, 1)  # one process continues rank 0's envs
+    other, exact = payload_for_rank(payload, 0, 3)
+    assert not exact and other["env"] is None and other["collector"] is None and other["rng"] == "r0"
+    single, same = payload_for_rank(payload, 0, 1)  # one process continues rank 0's envs
     assert single is payload and not same
     plain = {k: v for k, v in payload.items() if k not in ("ranks", "world_size")}
-    assert rd.payload_for_rank(plain, 0, 1) == (plain, True)
-    assert rd.payload_for_rank(plain, 1, 2)[0]["env"] is None
+    assert payload_for_rank(plain, 0, 1) == (plain, True)
+    assert payload_for_rank(plain, 1, 2)[0]["env"] is None
 
 
 def _torchrun(tmp_path: Path, scenario: str, max_restarts: int = 0, timeout: float = 150) -> tuple[subprocess.CompletedProcess, float]:

@@ -4,7 +4,8 @@ import math
 import pytest
 
 from reinforce import config as config_mod
-from reinforce.run.trainer import build
+from reinforce import presets
+from reinforce.run.build import build
 
 
 def first_epoch_reaching(history, threshold):
@@ -14,7 +15,7 @@ def first_epoch_reaching(history, threshold):
 @pytest.mark.slow
 def test_cartpole_preset_reaches_195():
     """The article's linear policy on CartPole-v0 (32 envs, T=1000, lr 0.1): mean return ≥ 195 within 100 epochs."""
-    cfg = config_mod.preset("cartpole").replace(seed=0)
+    cfg = presets.preset("cartpole").replace(seed=0)
     _, _, agent = build(cfg)
     history = agent.learn(cfg.epochs, callback=lambda m: not m["rollout/ep_return_mean"] >= 195)
     reached = first_epoch_reaching(history, 195)
@@ -25,7 +26,7 @@ def test_cartpole_preset_reaches_195():
 @pytest.mark.slow
 def test_swingup_gaussian_improves_over_its_start():
     """A small budget of the swing-up preset lifts the mean return well above the starting policy's."""
-    cfg = config_mod.preset("swingup").replace(seed=0, num_envs=64, epochs=8)
+    cfg = presets.preset("swingup").replace(seed=0, num_envs=64, epochs=8)
     _, _, agent = build(cfg)
     history = agent.learn(cfg.epochs)
     start, end = history[0]["rollout/ep_return_mean"], history[-1]["rollout/ep_return_mean"]

@@ -16,54 +16,16 @@ from reinforce.envs.native import (
     TorchVectorEnv,
     make_native,
 )
+from reinforce.envs.swingup import DEFAULT_PARAMS, CartPoleSwingUpEnv, SwingUpParams
 
 ALL_IDS = list(NATIVE_ENVS)
 F64 = torch.float64
 
-try:  # the single-env Gymnasium swing-up written alongside the native version
-    from reinforce.envs.swingup import CartPoleSwingUpEnv as _RefSwingUp
-except ImportError:  # pragma: no cover - fall back to the equations in plain Python
-    _RefSwingUp = None
-
 
 # ---------------------------------------------------------------------------- references
-class _PlainSwingUp(gymnasium.Env):
-    """The swing-up equations in plain Python (used only if reinforce.envs.swingup is absent)."""
-
-    def __init__(self, reward_version: str = "v0") -> None:
-        self.reward_version = reward_version
-        self.state = None
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.state = np.array([0.0, 0.0, math.pi, 0.0])
-        return self._obs(), {}
-
-    def _obs(self):
-        x, xd, th, thd = self.state
-        return np.array([x, xd, math.cos(th), math.sin(th), thd], dtype=np.float32)
-
-    def step(self, action):
-        m, l, M, g, f, dt = 0.5, 0.6, 1.0, 9.82, 0.1, 0.01  # noqa: E741
-        x, xd, th, thd = (float(v) for v in self.state)
-        u = 10.0 * min(max(float(np.asarray(action).reshape(())), -1.0), 1.0)
-        s, c = math.sin(th), math.cos(th)
-        xdd = (-2 * m * l * thd**2 * s + 3 * m * g * s * c + 4 * u - 4 * f * xd) / (4 * M - 3 * m * c**2)
-        thdd = (-3 * m * l * thd**2 * s * c + 6 * M * g * s + 6 * (u - f * xd) * c) / (
-            4 * l * M - 3 * m * l * c**2
-        )
-        self.state = np.array([x + dt * xd, xd + dt * xdd, th + dt * thd, thd + dt * thdd])
-        c = math.cos(self.state[2])
-        reward = c if self.reward_version == "v0" else (1.0 + c) / 2.0
-        return self._obs(), reward, bool(abs(self.state[0]) > 2.4), False, {}
-
-
 def _make_reference(env_id: str) -> gymnasium.Env:
     if env_id.startswith("reinforce/CartPoleSwingUp"):
-        version = env_id[-2:]
-        if _RefSwingUp is not None:
-            return _RefSwingUp(reward_version=version)
-        return _PlainSwingUp(version)
+        return CartPoleSwingUpEnv(reward_version=env_id[-2:])
     if env_id.startswith("CartPole"):  # (gymnasium.make("CartPole-v0") logs a deprecation notice)
         return CartPoleEnv()
     return PendulumEnv()
@@ -162,18 +124,30 @@ def test_parity_with_reference(env_id, E, T, max_steps):
     assert n_trunc >= 1, "case should exercise truncations"
 
 
-def test_reference_constants_match_swingup_module():
-    pytest.importorskip("reinforce.envs.swingup")
-    from reinforce.envs.swingup import DEFAULT_PARAMS as P
-
-    C = TorchCartPoleSwingUpV0
-    assert (C.masscart, C.masspole, C.pole_length, C.gravity) == (P.cart_mass, P.pole_mass, P.pole_length, P.gravity)
-    assert (C.force_mag, C.dt, C.friction, C.x_threshold) == (P.force_mag, P.dt, P.friction, P.x_threshold)
-    assert tuple(C.init_mean) == tuple(P.init_mean) and C.init_std == P.init_std
-    ref = _make_reference("reinforce/CartPoleSwingUp-v0")
+def test_swingup_takes_the_gymnasium_envs_params():
+    """One set of constants: the torch swing-up uses the Gymnasium env's `SwingUpParams`, default and custom."""
     env = make_native("reinforce/CartPoleSwingUp-v0", 2)
+    assert env.params is DEFAULT_PARAMS
+    ref = _make_reference("reinforce/CartPoleSwingUp-v0")
     assert env.single_observation_space == ref.observation_space
     assert env.single_action_space == ref.action_space
+    # Custom constants reach the physics, the termination and the reset alike.
+    params = SwingUpParams(gravity=9.81, pole_length=0.8, force_mag=5.0, dt=0.02, friction=0.3, x_threshold=1.0)
+    env = TorchCartPoleSwingUpV0(3, seed=0, dtype=F64, params=params)
+    ref = CartPoleSwingUpEnv(params=params)
+    assert np.array_equal(env.single_observation_space.high, ref.observation_space.high)
+    env.reset()
+    s = env.get_state()["state"]
+    s[2] = torch.tensor([0.99, 2.0, 0.3, -1.0], dtype=F64)  # crosses x_threshold = 1.0 this step
+    env.set_state({"state": s, "steps": env.get_state()["steps"]})
+    a = torch.tensor([[0.7], [-2.0], [0.4]], dtype=F64)
+    _, rew, term, _, info = env.step(a)
+    for i in range(3):
+        ref.reset(options={"state": s[i].numpy()})
+        o_ref, r_ref, te_ref, _, _ = ref.step(a[i].numpy())
+        np.testing.assert_allclose(info["final_obs"][i].numpy(), o_ref, rtol=1e-6, atol=1e-6)
+        assert abs(float(rew[i]) - r_ref) <= 1e-12 and bool(term[i]) == te_ref
+    assert term.tolist() == [False, False, True]
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
@@ -450,6 +424,16 @@ def test_render_rgb_array(env_id):
     assert isinstance(frame, np.ndarray) and frame.dtype == np.uint8
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.min() < 255
     env.close()
+
+
+def test_swingup_render_is_the_gymnasium_envs_drawing():
+    """One rasteriser: the torch swing-up draws env 0 exactly as the Gymnasium env draws that state."""
+    env = make_native("reinforce/CartPoleSwingUp-v1", 2, seed=0, dtype=F64, render_mode="rgb_array")
+    env.reset()
+    env.step(torch.full((2, 1), 0.8))
+    ref = CartPoleSwingUpEnv(reward_version="v1", render_mode="rgb_array")
+    ref.reset(options={"state": env.state[0].numpy()})
+    np.testing.assert_array_equal(env.render(), ref.render())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -104,3 +104,32 @@ def test_two_action_fast_path_equals_generic_categorical():
     actions = torch.randint(0, 2, (500,))
     torch.testing.assert_close(fast.log_prob(actions), generic.log_prob(actions))
     torch.testing.assert_close(fast.entropy(), generic.entropy())
+
+
+def test_squashed_deterministic_act_is_squashed_mean():
+    policy = DiagonalGaussianPolicy(obs_dim=2, act_dim=2, hidden_sizes=(), squash=True, action_low=[-2.0, 0.0],
+                                    action_high=[4.0, 1.0])
+    obs = torch.randn(4, 2)
+    want = torch.tensor([1.0, 0.5]) + torch.tensor([3.0, 0.5]) * torch.tanh(policy.mu(obs).detach())
+    torch.testing.assert_close(policy.act(obs, deterministic=True), want)
+
+
+def test_pi_returns_a_torch_distribution_owning_its_operations():
+    cat, gauss = CategoricalPolicy(obs_dim=2, n_actions=3), DiagonalGaussianPolicy(obs_dim=2, act_dim=2)
+    obs = torch.randn(6, 2)
+    for policy in (cat, gauss):
+        dist = policy.pi(obs)
+        assert isinstance(dist, torch.distributions.Distribution)
+        assert dist.entropy().shape == (6,) and dist.log_prob(dist.sample()).shape == (6,)
+        assert policy.pi(obs) is not dist  # built fresh per call
+
+
+@pytest.mark.parametrize("squash", [False, True])
+def test_state_dict_keys_are_what_checkpoints_expect(squash):
+    cat = CategoricalPolicy(obs_dim=3, n_actions=2, hidden_sizes=(4,))
+    cat.enable_obs_normalization(3)
+    assert {k.split(".")[0] for k in cat.state_dict()} == {"logits", "obs_normalizer"}
+    assert {"logits.0.weight", "logits.0.bias", "logits.2.weight", "logits.2.bias"} <= set(cat.state_dict())
+    gauss = DiagonalGaussianPolicy(obs_dim=3, act_dim=2, hidden_sizes=(), squash=squash)
+    bounds = {"action_center", "action_half_range"} if squash else set()
+    assert set(gauss.state_dict()) == {"mu.0.weight", "mu.0.bias", "log_std"} | bounds

@@ -11,6 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import reinforce  # noqa: F401  (registers the env ids)
+from reinforce.envs import render
+from reinforce.envs.render import SWINGUP_HEIGHT, SWINGUP_WIDTH, swingup_frame
 from reinforce.envs.swingup import (
     DEFAULT_PARAMS,
     CartPoleSwingUpEnv,
@@ -303,18 +305,18 @@ def test_render_rgb_array():
 
 
 @pytest.mark.parametrize("use_pygame", [True, False])
-def test_render_pole_direction(use_pygame):
+def test_render_pole_direction(use_pygame, monkeypatch):
     if use_pygame:
         pytest.importorskip("pygame")
+    else:
+        monkeypatch.setattr(render, "load_pygame", lambda: False)  # force the numpy fallback rasteriser
     env = CartPoleSwingUpEnv(render_mode="rgb_array")
-    if not use_pygame:
-        env._pygame = False  # force the numpy fallback rasteriser
-    h = env._SCREEN_H
+    h, w = SWINGUP_HEIGHT, SWINGUP_WIDTH
     env.reset(options={"state": [0.0, 0.0, 0.0, 0.0]})  # upright
     up = env.render()
     env.reset(options={"state": [0.0, 0.0, math.pi, 0.0]})  # hanging
     down = env.render()
-    assert up.shape == down.shape == (h, env._SCREEN_W, 3) and up.dtype == np.uint8
+    assert up.shape == down.shape == (h, w, 3) and up.dtype == np.uint8
     # Image rows grow downwards: upright pole pixels lie above the centre line.
     assert _pole_rows(up).size > 0 and _pole_rows(up).mean() < h / 2
     assert _pole_rows(down).size > 0 and _pole_rows(down).mean() > h / 2
@@ -322,7 +324,7 @@ def test_render_pole_direction(use_pygame):
     env.reset(options={"state": [0.0, 0.0, math.pi / 2, 0.0]})
     left = env.render()
     cols = np.nonzero(np.all(left == POLE_RGB, axis=-1))[1]
-    assert cols.size > 0 and cols.mean() < env._SCREEN_W / 2
+    assert cols.size > 0 and cols.mean() < w / 2
 
 
 def test_numpy_fallback_agrees_with_pygame():
@@ -330,7 +332,8 @@ def test_numpy_fallback_agrees_with_pygame():
     env = CartPoleSwingUpEnv(render_mode="rgb_array")
     env.reset(options={"state": [1.0, 0.0, 0.5, 0.0]})
     pg = env.render()
-    fallback = env._render_numpy()
+    p = env.params
+    fallback = swingup_frame(env.state, p.x_threshold, p.pole_length, use_pygame=False)
     assert fallback.shape == pg.shape and fallback.dtype == np.uint8
     # Same drawing up to anti-aliasing at the edges.
     assert np.mean(np.any(pg != fallback, axis=-1)) < 0.01

@@ -11,9 +11,11 @@ from reinforce.tools import record as record_mod
 from reinforce.cli import main, parser
 from reinforce.cliflags import field_docs, flag_name
 from reinforce.config import Config
+from reinforce.presets import preset
 from reinforce.tools.evaluate import evaluate_run, load_run_policy, run_episodes
+from reinforce.tools.plotting import load_runs, plot_runs
 from reinforce.tools.seeds import parse_seeds
-from reinforce.tools.summary import summarize, to_markdown
+from reinforce.tools.summary import summarize, to_markdown, write_summary
 from reinforce.run.trainer import train
 from reinforce.envs.vector import make_vec_env
 
@@ -83,7 +85,7 @@ def normalised_run(tmp_path_factory):
     cfg = config_mod.from_dict(
         dict(num_envs=4, steps_per_rollout=40, epochs=3, lr=0.05, hidden_sizes=(), normalize_observations=True)
     )
-    train(cfg, run, quiet=True, plot=False, tensorboard=False)
+    train(cfg, run, quiet=True, tensorboard=False)
     return run
 
 
@@ -125,6 +127,9 @@ def test_evaluation_uses_the_saved_normaliser_and_never_updates_it(normalised_ru
     returns, lengths = run_episodes(loaded.policy, env, 9)
     assert len(returns) == len(lengths) == 9
     assert all(torch.equal(before[k], v) for k, v in normalizer.state_dict().items())  # frozen
+    rng = torch.get_rng_state()
+    evaluate_run(normalised_run, 2)
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's torch RNG is left as it was
 
 
 # -- record -----------------------------------------------------------------------------------------
@@ -137,9 +142,13 @@ def test_record_gif_for_cartpole_and_swingup(normalised_run, tmp_path, capsys):
     with Image.open(gif) as image:
         assert image.size == (600, 400) and image.n_frames >= 2
 
+    # one frame per step and the final state of each episode (CartPole-v0 episodes last >= 8 steps)
+    result = record_mod.record_run(normalised_run, tmp_path / "two.gif", episodes=2, max_steps=5)
+    assert result["episode_returns"] == [5.0, 5.0] and result["frames"] == 2 * (5 + 1)
+
     swingup = tmp_path / "swingup"
-    cfg = config_mod.preset("swingup").replace(num_envs=2, steps_per_rollout=20, epochs=1)
-    train(cfg, swingup, quiet=True, plot=False, tensorboard=False)
+    cfg = preset("swingup").replace(num_envs=2, steps_per_rollout=20, epochs=1)
+    train(cfg, swingup, quiet=True, tensorboard=False)
     gif = tmp_path / "swingup.gif"
     assert main(["record", str(swingup), "--out", str(gif), "--max-steps", "10", "--episodes", "2"]) == 0
     with Image.open(gif) as image:
@@ -162,7 +171,7 @@ def test_tensorboard_events_hold_the_metrics_and_the_config(tmp_path):
 
     run = tmp_path / "run"
     cfg = config_mod.from_dict(dict(num_envs=2, steps_per_rollout=30, epochs=2, baseline="value", value_iters=1))
-    train(cfg, run, quiet=True, plot=False)
+    train(cfg, run, quiet=True)
     events = EventAccumulator(str(run))
     events.Reload()
     columns = [c for c in pd.read_csv(run / "metrics.csv").columns if c != "epoch"]
@@ -214,3 +223,20 @@ def test_summary_counts_epochs_to_threshold():
     assert list(table["best_return"]) == [196, 80] and table["threshold"].iloc[0] == 195
     assert "1 of 2 reached 195, after 3.0 epochs on average" in to_markdown(table)
     assert list(summarize(frame, threshold=90)["epochs_to_threshold"].fillna(-1)) == [2, -1]
+
+
+def test_runs_are_read_once_for_plot_and_summary(tmp_path):
+    dirs = []
+    for seed, values in enumerate(([10, 200, 150], [5, 20, 30])):
+        run = tmp_path / f"seed{seed}"
+        run.mkdir()
+        pd.DataFrame({"epoch": [0, 1, 2], "rollout/ep_return_mean": values}).to_csv(run / "metrics.csv", index=False)
+        dirs.append(run)
+    runs = load_runs(dirs)  # no config.toml: env "?" without a threshold
+    png = plot_runs(None, tmp_path / "curve.png", threshold=100, runs=runs)
+    assert png.stat().st_size > 10_000
+    csv_path, md_path = write_summary(runs, png, threshold=100)
+    assert list(pd.read_csv(csv_path)["epochs_to_threshold"].fillna(-1)) == [2, -1] and md_path.exists()
+    assert plot_runs(dirs, tmp_path / "again.png").exists()  # run folders still work
+    with pytest.raises(ValueError, match="needs run_dirs or runs"):
+        plot_runs(None, tmp_path / "none.png")

@@ -8,7 +8,7 @@ from typing import Any
 def require_int(name: str, value: Any, minimum: int = 0) -> int:
     """`value` as an int if it is an integer (not a bool) >= `minimum`, else a ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be >= {minimum} (an integer), got {value!r}")
     return int(value)
 
 
@@ -21,9 +21,9 @@ def require_finite(name: str, value: Any, low: float | None = None, high: float 
         ok = value <= high
     if not ok:
         if low is not None and high is not None:
-            what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}]"
+            what = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
         elif low is not None:
-            what = f"a finite number {'>' if low_open else '>='} {low:g}"
+            what = f"{'>' if low_open else '>='} {low:g} (a finite number)"
         else:
             what = "a finite number"
         raise ValueError(f"{name} must be {what}, got {value!r}")

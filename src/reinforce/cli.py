@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
+from reinforce import presets
 from reinforce.cliflags import add_config_flags, flag_overrides
 
 # Errors a user can cause with their input or environment: reported in one line, never as a traceback.
@@ -30,7 +31,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         description="Train from a preset or a TOML config file; flags and KEY=VALUE arguments override single settings.",
     )
     start = p.add_argument_group("what to run")
-    start.add_argument("--preset", choices=sorted(config_mod.PRESETS), help="starting configuration (default cartpole)")
+    start.add_argument("--preset", choices=sorted(presets.PRESETS), help="starting configuration (default cartpole)")
     start.add_argument("--config", type=Path, metavar="TOML", help="starting configuration from a file (e.g. RUN/config.toml)")
     start.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run (or a folder of seed runs)")
     start.add_argument("--seeds", metavar="LIST", help="several seeds in parallel processes, e.g. 0-4 or 0,3,7")
@@ -95,7 +96,7 @@ def resolve_config(args: argparse.Namespace) -> config_mod.Config:
     """Preset or --config file, then flags, then KEY=VALUE overrides (unknown keys fail with a suggestion)."""
     if args.preset and args.config:
         raise ValueError("give either --preset or --config, not both")
-    cfg = config_mod.load(args.config) if args.config else config_mod.preset(args.preset or "cartpole")
+    cfg = config_mod.load(args.config) if args.config else presets.preset(args.preset or "cartpole")
     changes = flag_overrides(args)
     for text in args.overrides:
         key, value = config_mod.parse_override(text)
@@ -114,25 +115,25 @@ def _run_name(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from reinforce.dist import distributed as rd
+    from reinforce.dist import launch, runtime
     from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
 
-    if args.nproc is not None and not rd.launched_by_torchrun():
+    if args.nproc is not None and not runtime.launched_by_torchrun():
         if args.nproc < 1:
             raise ValueError(f"--nproc must be >= 1, got {args.nproc}")
         if args.seeds is not None:
             raise ValueError("give either --seeds (independent runs) or --nproc (one data-parallel run), not both")
         if args.nproc > 1:
-            argv = rd.remove_flag(rd.remove_flag(args.argv, "--nproc"), "--max-restarts")
-            return rd.launch_local(args.nproc, argv, args.max_restarts)
-    if rd.launched_by_torchrun():
+            argv = launch.remove_flag(launch.remove_flag(args.argv, "--nproc"), "--max-restarts")
+            return launch.launch_local(args.nproc, argv, args.max_restarts)
+    if runtime.launched_by_torchrun():
         if args.seeds is not None:
             raise ValueError("--seeds starts its own processes; it cannot run under torchrun")
-        rd.init_from_env()
+        runtime.init_from_env()
     if args.resume is not None:
         return _resume(args)
     cfg = resolve_config(args)
@@ -144,16 +145,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         out,
         quiet=args.quiet,
         force=args.force,
-        plot=args.plot,
         checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
         tensorboard=args.tensorboard,
     )
+    if args.plot and runtime.is_main_process():
+        _plot_run(out)
     return 0
 
 
+def _plot_run(out: Path) -> None:
+    """curve.png of one run folder (the CLI draws it; the trainer does not plot)."""
+    from reinforce.tools.plotting import plot_runs
+
+    if (out / "metrics.csv").exists():
+        plot_runs([out], out / "curve.png")
+
+
 def _resume(args: argparse.Namespace) -> int:
-    from reinforce.tools.seeds import run_parallel, seed_dirs
+    from reinforce.dist import runtime
     from reinforce.run.trainer import resume
+    from reinforce.tools.seeds import run_parallel, seed_dirs
 
     changed = set(flag_overrides(args)) - RESUME_COMPATIBLE
     if args.preset or args.config or args.seeds or args.out or args.force or args.overrides or changed:
@@ -166,7 +177,9 @@ def _resume(args: argparse.Namespace) -> int:
         dirs = seed_dirs(run)
         codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs)
         return _finish_seeds(run, dirs, codes, stopped)
-    resume(run, args.quiet, args.plot, args.checkpoint_every, epochs, args.tensorboard)
+    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard)
+    if args.plot and runtime.is_main_process():
+        _plot_run(run)
     return 0
 
 
@@ -196,9 +209,10 @@ def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> i
     from reinforce.tools.plotting import load_runs, plot_runs
     from reinforce.tools.summary import summarize, to_markdown, write_summary
 
-    png = plot_runs(dirs, root / "curve.png")
-    write_summary(load_runs(dirs), png)
-    print(to_markdown(summarize(load_runs(dirs))), end="")
+    runs = load_runs(dirs)  # each metrics.csv read once, for the plot, the table and the summary
+    png = plot_runs(dirs, root / "curve.png", runs=runs)
+    write_summary(runs, png)
+    print(to_markdown(summarize(runs)), end="")
     print(f"wrote {png} and {png.stem}_summary.csv/.md beside it")
     return 0
 
@@ -225,8 +239,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from reinforce.tools.plotting import load_runs, plot_runs
     from reinforce.tools.summary import write_summary
 
-    out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x, threshold=args.threshold)
-    csv_path, md_path = write_summary(load_runs(args.runs), out, args.threshold)
+    runs = load_runs(args.runs)
+    out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x, threshold=args.threshold, runs=runs)
+    csv_path, md_path = write_summary(runs, out, args.threshold)
     print(f"wrote {out}, {csv_path.name} and {md_path.name}")
     return 0
 
@@ -264,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"reinforce: error: {_rank_prefix()}{_message(err)}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        from reinforce.dist.distributed import PeerFailureError
+        from reinforce.dist.runtime import PeerFailureError
 
         if not isinstance(err, PeerFailureError):
             raise

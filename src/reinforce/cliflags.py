@@ -23,7 +23,15 @@ METAVARS = {"env_id": "ID", "device": "DEVICE", "backend": "BACKEND"}
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass (read from its source; {} if unavailable)."""
+    """The docstring under each field of a dataclass and its dataclass bases (read from the source)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):

@@ -4,13 +4,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reinforce.reduce import LOCAL, Reducer, batch_moments
+
 
 class ObsNormalizer(nn.Module):
     """y = clip((x - mean) / sqrt(var + eps), ±clip), with mean and var over every observation seen.
 
-    `update(batch)` merges a batch's moments (Chan et al.'s parallel formula, in float64 so that
-    millions of samples do not lose precision). Between updates the transform is frozen, so the
-    policy that collected a rollout is exactly the one that is differentiated on it.
+    `update(obs)` merges a batch's moments into the running ones (Chan et al.'s parallel formula, in
+    float64 so that millions of samples do not lose precision); with a job-wide reducer the batch is
+    every process's. Between updates the transform is frozen, so the policy that collected a rollout
+    is exactly the one that is differentiated on it.
     """
 
     def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8):
@@ -21,17 +24,14 @@ class ObsNormalizer(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
-    def update(self, obs: torch.Tensor) -> None:
-        """obs: (..., dim). Folds every row into the running statistics."""
-        x = obs.reshape(-1, self.mean.shape[0]).double()
-        n = x.shape[0]
-        if n == 0:
-            return
-        batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
+    def update(self, obs: torch.Tensor, reducer: Reducer = LOCAL) -> None:
+        """obs: (..., dim). Folds every row (of every process, with a job-wide reducer) into the statistics."""
+        n, batch_mean, batch_var = batch_moments(obs.reshape(-1, self.mean.shape[0]), self.mean, reducer)
         total = self.count + n
+        weight = n / total.clamp_min(1)  # 0 when nothing was seen at all: the statistics stay as they are
         delta = batch_mean - self.mean
-        self.mean += delta * n / total
-        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.mean += delta * weight
+        self.var.copy_(torch.where(total > 0, self.var * (1 - weight) + batch_var * weight + delta**2 * weight * (1 - weight), self.var))
         self.count.copy_(total)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Shapes: observations are (..., obs_dim) float32; a categorical policy's actions are (...,) int64, a
 Gaussian policy's are (..., act_dim) float32. `pi(obs).log_prob(action)` is (...,) for both, so the
-loss code never cares which kind it holds.
+loss code never cares which kind it holds. The distributions themselves live in reinforce.distributions.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import gymnasium as gym
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, Normal, TransformedDistribution
-from torch.distributions.transforms import AffineTransform, TanhTransform
+from torch.distributions import Distribution
 
+from reinforce.distributions import CategoricalDist, DiagGaussian, SquashedDiagGaussian
 from reinforce.normalization import ObsNormalizer
 from reinforce.spaces import space_dims
 
@@ -34,7 +34,7 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int] = (), activation:
 
 
 class Policy(nn.Module):
-    """Base class: subclasses implement `pi(obs) -> Distribution`.
+    """Maps observations (..., obs_dim) to an action distribution; subclasses implement `pi`.
 
     `obs_normalizer` (optional) is applied to every observation first; it is part of the module, so
     its statistics are saved and loaded with the weights.
@@ -51,82 +51,54 @@ class Policy(nn.Module):
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
 
     def pi(self, obs: torch.Tensor) -> Distribution:
+        """π(·|obs): a fresh distribution with sample / log_prob / entropy / mode (reinforce.distributions)."""
         raise NotImplementedError
 
     def forward(self, obs: torch.Tensor) -> Distribution:
         return self.pi(obs)
 
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Sample one action per observation (E, ...) -> (E, ...); `deterministic` takes the mode."""
-        return self.mode(self.pi(obs)) if deterministic else self.sample(obs)
-
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        """Draw a ~ π(·|obs) without building a Distribution: the rollout's hot path.
-
-        Same law as `pi(obs).sample()`; subclasses use cheaper draws.
-        """
+        """a ~ π(·|obs), no gradient: the rollout's hot path."""
         return self.pi(obs).sample()
 
-    @staticmethod
-    def mode(dist: Distribution) -> torch.Tensor:
-        raise NotImplementedError
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """One action per observation (E, obs_dim) -> (E, ...); `deterministic` takes the mode."""
+        dist = self.pi(obs)
+        return dist.mode if deterministic else dist.sample()
 
     def entropy(self, dist: Distribution) -> torch.Tensor:
-        """Entropy of `dist` per row (...,)."""
+        # kept until algorithm.py calls dist.entropy()
         return dist.entropy()
 
 
-class _TwoActionCategorical(Categorical):
-    """Categorical over two actions with closed-form log-prob and entropy from z = l1 - l0.
-
-    Same values as Categorical's (to float rounding); the generic gather/logsumexp path costs
-    most of an update on CartPole-sized problems.
-    """
-
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        z = self.logits[..., 1] - self.logits[..., 0]
-        return torch.nn.functional.logsigmoid(torch.where(value.bool(), z, -z))
-
-    def entropy(self) -> torch.Tensor:
-        z = self.logits[..., 1] - self.logits[..., 0]
-        return torch.nn.functional.softplus(z) - torch.sigmoid(z) * z
-
-
 class CategoricalPolicy(Policy):
-    """Softmax over `n_actions` logits; `hidden_sizes=()` is the article's linear policy."""
+    """Softmax over `n_actions` logits; `hidden_sizes=()` is the article's linear policy.
+
+    pi(obs) -> CategoricalDist over actions (...,) int64; sample(obs) -> actions (...,);
+    act(obs, deterministic=False) -> a sample, or the argmax. Parameters: `logits.*` (the MLP).
+    """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
         super().__init__()
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         self.logits = mlp(self.obs_dim, self.n_actions, hidden_sizes, activation)
 
-    def pi(self, obs: torch.Tensor) -> Categorical:
-        kind = _TwoActionCategorical if self.n_actions == 2 else Categorical
-        return kind(logits=self.logits(self.normalize(obs)), validate_args=False)
-
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        # Inverse CDF on one uniform per row: much cheaper than torch.multinomial for large batches.
-        logits = self.logits(self.normalize(obs))
-        if self.n_actions == 2:  # P(a=1) = sigmoid(z1 - z0): one compare per row
-            u = torch.rand(logits.shape[:-1], device=logits.device)
-            return (u < torch.sigmoid(logits[..., 1] - logits[..., 0])).long()
-        cdf = torch.softmax(logits, dim=-1).cumsum(-1)
-        u = torch.rand((*logits.shape[:-1], 1), device=logits.device) * cdf[..., -1:]
-        return (u > cdf).sum(-1).clamp_(max=self.n_actions - 1)
-
-    @staticmethod
-    def mode(dist: Distribution) -> torch.Tensor:
-        return dist.logits.argmax(-1)
+    def pi(self, obs: torch.Tensor) -> CategoricalDist:
+        return CategoricalDist(self.logits(self.normalize(obs)))
 
 
 class DiagonalGaussianPolicy(Policy):
     """Independent Normals: mean from an MLP, log σ a learned state-independent vector.
 
-    `log_prob` sums the per-dimension log densities, so it is (...,) like the categorical's.
+    pi(obs) -> DiagGaussian (or SquashedDiagGaussian) over actions (..., act_dim) float32;
+    sample(obs) -> actions (..., act_dim); act(obs, deterministic=False) -> a sample, or the mode.
+    `log_prob` sums over action dimensions, so it is (...,) like the categorical's.
     Plain (default): samples are unbounded; clipping to the action space happens only on the way to
     the env. `squash=True` with finite `action_low/high`: a = low + (tanh(u) + 1)·(high - low)/2 with
     u ~ N(μ, σ), and `log_prob(a)` includes the change-of-variables correction.
+    Parameters and buffers: `mu.*`, `log_std` (act_dim,), and when squashed `action_center`,
+    `action_half_range` (act_dim,).
     """
 
     def __init__(
@@ -153,37 +125,11 @@ class DiagonalGaussianPolicy(Policy):
             self.register_buffer("action_center", ((high + low) / 2).clone())
             self.register_buffer("action_half_range", ((high - low) / 2).clone())
 
-    def pi(self, obs: torch.Tensor) -> Distribution:
+    def pi(self, obs: torch.Tensor) -> DiagGaussian | SquashedDiagGaussian:
         mean = self.mu(self.normalize(obs))
-        base = Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
-        if not self.squash:
-            return Independent(base, 1, validate_args=False)
-        transforms = [TanhTransform(cache_size=1), AffineTransform(self.action_center, self.action_half_range)]
-        return Independent(TransformedDistribution(base, transforms, validate_args=False), 1, validate_args=False)
-
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        mean = self.mu(self.normalize(obs))
-        u = mean + self.log_std.exp() * torch.randn_like(mean)
-        if not self.squash:
-            return u
-        # Keep a hair inside the bounds: tanh saturates to ±1 in float32, where atanh (in log_prob) is infinite.
-        squashed = torch.tanh(u).clamp(-1 + 1e-6, 1 - 1e-6)
-        return self.action_center + self.action_half_range * squashed
-
-    def entropy(self, dist: Distribution) -> torch.Tensor:
-        """Entropy per row; for the squashed policy that of the Gaussian before the tanh (no closed form after)."""
         if self.squash:
-            return dist.base_dist.base_dist.entropy().sum(-1)
-        return dist.entropy()
-
-    @staticmethod
-    def mode(dist: Distribution) -> torch.Tensor:
-        if isinstance(dist.base_dist, TransformedDistribution):
-            value = dist.base_dist.base_dist.mean
-            for transform in dist.base_dist.transforms:
-                value = transform(value)
-            return value
-        return dist.mean
+            return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)
+        return DiagGaussian(mean, self.log_std)
 
 
 def make_policy(

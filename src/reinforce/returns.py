@@ -38,19 +38,19 @@ def bootstrapped_returns(
     if rewards.shape != terminated.shape or rewards.shape != truncated.shape:
         raise ValueError(
             f"rewards {tuple(rewards.shape)}, terminated {tuple(terminated.shape)} and truncated "
-            f"{tuple(truncated.shape)} must have the same (T, E) shape"
+            f"{tuple(truncated.shape)} must have the same (T, ...) shape"
         )
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-    continues = ~(terminated.bool() | truncated.bool())
+    continues_TE = ~(terminated.bool() | truncated.bool())
     # The value that stands in for G_{t+1} where the episode was cut by a time limit.
-    cut_value = torch.zeros_like(rewards) if truncation_values is None else truncation_values * truncated
-    returns = torch.empty_like(rewards)
-    following = torch.zeros_like(rewards[0]) if last_values is None else last_values.to(rewards.dtype)
+    cut_value_TE = torch.zeros_like(rewards) if truncation_values is None else truncation_values * truncated
+    returns_TE = torch.empty_like(rewards)
+    next_return_E = torch.zeros_like(rewards[0]) if last_values is None else last_values.to(rewards.dtype)
     for t in range(rewards.shape[0] - 1, -1, -1):
-        following = rewards[t] + gamma * torch.where(continues[t], following, cut_value[t])
-        returns[t] = following
-    return returns
+        next_return_E = rewards[t] + gamma * torch.where(continues_TE[t], next_return_E, cut_value_TE[t])
+        returns_TE[t] = next_return_E
+    return returns_TE
 
 
 def total_returns(returns: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ def total_returns(returns: torch.Tensor, episode_start: torch.Tensor) -> torch.T
     return out
 
 
-def gae_advantages(
+def gae(
     rewards: torch.Tensor,
     values: torch.Tensor,
     next_values: torch.Tensor,
@@ -75,25 +75,33 @@ def gae_advantages(
     truncated: torch.Tensor,
     gamma: float,
     lam: float,
-) -> torch.Tensor:
-    """GAE(λ): A_t = δ_t + γλ·A_{t+1} within an episode, δ_t = r_t + γ·V(s_{t+1})·(1 - term_t) - V(s_t).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(λ) advantages and the value targets (λ-returns) they imply, both (T, E).
 
-    All (T, E). `next_values[t]` is V of the observation after step t: the *final* observation where
-    the episode ended (so a truncation bootstraps from where it was cut), s_T at the last row.
-    The recursion stops at every episode end and at the rollout end (A_{T-1} = δ_{T-1}).
+    A_t = δ_t + γλ·A_{t+1} within an episode, δ_t = r_t + γ·V(s_{t+1})·(1 - term_t) - V(s_t); the
+    targets are A_t + V(s_t). `next_values[t]` is V of the observation after step t: the *final*
+    observation where the episode ended (so a truncation bootstraps from where it was cut), s_T at
+    the last row. The recursion stops at every episode end and at the rollout end (A_{T-1} = δ_{T-1}).
     λ = 1 gives bootstrapped return minus V (unbiased); λ = 0 the one-step TD error.
     """
+    _check_same_shape(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"gae_lambda must be in [0, 1], got {lam}")
-    deltas = rewards + gamma * torch.where(terminated.bool(), 0.0, next_values) - values
-    continues = ~(terminated.bool() | truncated.bool())
-    advantages = torch.empty_like(rewards)
-    following = torch.zeros_like(rewards[0])
-    zero = torch.zeros_like(following)
+    deltas_TE = rewards + gamma * torch.where(terminated.bool(), 0.0, next_values) - values
+    continues_TE = ~(terminated.bool() | truncated.bool())
+    advantages_TE = torch.empty_like(rewards)
+    next_advantage_E = torch.zeros_like(rewards[0])
+    zero_E = torch.zeros_like(next_advantage_E)
     for t in range(rewards.shape[0] - 1, -1, -1):
-        following = deltas[t] + gamma * lam * torch.where(continues[t], following, zero)
-        advantages[t] = following
-    return advantages
+        next_advantage_E = deltas_TE[t] + gamma * lam * torch.where(continues_TE[t], next_advantage_E, zero_E)
+        advantages_TE[t] = next_advantage_E
+    return advantages_TE, advantages_TE + values
+
+
+def _check_same_shape(**tensors: torch.Tensor) -> None:
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
+        raise ValueError(f"{', '.join(f'{k} {v}' for k, v in shapes.items())} must all have the same (T, E) shape")
 
 
 def episode_starts(dones: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,9 @@ class Batch:
     episode_returns: torch.Tensor  # (n,) undiscounted returns of the episodes that ended in this rollout
     episode_lengths: torch.Tensor  # (n,) their lengths in steps
     final_obs: torch.Tensor | None = None  # (T, E, obs_dim): last obs of episodes ending at t, if kept
+    # Filled by the algorithm once per update (`PolicyGradient.with_targets`), then read by the loss and the value fit:
+    weights: torch.Tensor | None = None  # (T, E) Ψ_t, the weight of log π(a_t|s_t)
+    value_targets: torch.Tensor | None = None  # (T, E) what V(s_t) is fitted to, with a value function
 
     @property
     def dones(self) -> torch.Tensor:
@@ -39,15 +42,36 @@ class Batch:
     def num_steps(self) -> int:
         return self.rewards.numel()
 
+    @staticmethod
+    def concat(batches: list[Batch]) -> Batch:
+        """Several batches of the same T as one batch of their envs side by side (env axis, in order)."""
+        first = batches[0]
+        final = None if first.final_obs is None else torch.cat([b.final_obs for b in batches], dim=1)
+        return Batch(
+            obs=torch.cat([b.obs for b in batches], dim=1),
+            actions=torch.cat([b.actions for b in batches], dim=1),
+            rewards=torch.cat([b.rewards for b in batches], dim=1),
+            terminated=torch.cat([b.terminated for b in batches], dim=1),
+            truncated=torch.cat([b.truncated for b in batches], dim=1),
+            last_obs=torch.cat([b.last_obs for b in batches], dim=0),
+            episode_returns=torch.cat([b.episode_returns for b in batches]),
+            episode_lengths=torch.cat([b.episode_lengths for b in batches]),
+            final_obs=final,
+        )
+
 
 class RolloutCollector:
-    """Steps `policy` in `env` for `steps` steps per env and returns a `Batch`."""
+    """Steps `policy` in `env` for `steps` steps per env and returns a `Batch`.
+
+    `seed` seeds the first reset (sub-env i gets seed + i); later resets continue each env's stream.
+    """
 
     def __init__(
         self,
         env: VecEnv,
         policy: Policy,
         steps: int,
+        seed: int | None = None,
         reset_each_epoch: bool = True,
         keep_final_obs: bool = False,
     ):
@@ -56,7 +80,7 @@ class RolloutCollector:
         self.keep_final_obs = keep_final_obs
         self.device = torch.device(env.device)
         self.obs_E: torch.Tensor | None = None
-        self._seed = getattr(env, "first_reset_seed", None)
+        self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
         self.running_length_E = torch.zeros(num_envs, dtype=torch.long, device=self.device)

@@ -10,15 +10,12 @@ from reinforce.policies import mlp
 
 
 class ValueFunction(nn.Module):
-    """V_φ: (..., obs_dim) -> (...,). Shares the policy's observation normaliser when given one."""
+    """V_φ: (..., obs_dim) -> (...,), a tanh MLP. It takes observations as the policy sees them: with
+    observation normalisation the caller passes `policy.normalize(obs)` (the statistics live in the policy)."""
 
-    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int] = (64, 64), normalizer: nn.Module | None = None):
+    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int] = (64, 64)):
         super().__init__()
         self.net = mlp(obs_dim, 1, hidden_sizes, activation="tanh")
-        # Not a submodule: the normaliser belongs to (and is saved with) the policy.
-        self._normalizer = [normalizer] if normalizer is not None else []
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self._normalizer:
-            obs = self._normalizer[0](obs)
         return self.net(obs).squeeze(-1)

@@ -8,6 +8,11 @@ Registered ids (both with ``max_episode_steps=500``):
 Note: Gymnasium logs an "out of date, consider v1" deprecation notice when
 ``-v0`` is made, because it treats the highest version as the current one; here
 v0 and v1 are two reward variants, both supported.
+
+Modules: `vector` (the `VecEnv` protocol, `make_vec_env`, `from_env`), `adapters` (Gymnasium and
+EnvPool vector envs as torch `VecEnv`s), `native` (the registry of batched torch envs), `torch_env`
+(their base class), one module per native family (`cartpole`, `pendulum`, `swingup_torch`),
+`swingup` (the Gymnasium swing-up and its `SwingUpParams`) and `render` (the swing-up's drawing).
 """
 from __future__ import annotations
 

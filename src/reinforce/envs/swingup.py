@@ -14,13 +14,13 @@ Conventions (SI units throughout):
   horizontal force of ``force_mag * a`` newtons on the cart.
 
 The transition is exposed as the pure function :func:`swingup_step` together with
-the frozen :class:`SwingUpParams`, so vectorised re-implementations (e.g. a
-batched torch env) can share the constants and be tested against it.
+the frozen :class:`SwingUpParams`, which the batched torch env
+(:mod:`reinforce.envs.swingup_torch`) takes too, so the constants are written once here.
+Drawing lives in :mod:`reinforce.envs.render`.
 """
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
+from reinforce.envs.render import swingup_frame
+
 __all__ = [
     "RewardVersion",
     "SwingUpParams",
@@ -36,6 +38,7 @@ __all__ = [
     "swingup_step",
     "swingup_reward",
     "swingup_obs",
+    "swingup_spaces",
     "CartPoleSwingUpEnv",
 ]
 
@@ -147,6 +150,16 @@ def swingup_reward(
     raise ValueError(f"reward_version must be 'v0' or 'v1', got {reward_version!r}")
 
 
+def swingup_spaces(
+    params: SwingUpParams = DEFAULT_PARAMS, dtype: type = np.float32
+) -> tuple[spaces.Box, spaces.Box]:
+    """(observation space (5,) of `dtype`, action space (1,) float32 in [-1, 1]) of the swing-up."""
+    # x can overshoot x_threshold by one step before termination, so bound it
+    # at twice the threshold (as classic CartPole does); velocities are unbounded.
+    high = np.array([2.0 * params.x_threshold, np.inf, 1.0, 1.0, np.inf], dtype=dtype)
+    return spaces.Box(-high, high, dtype=dtype), spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
 def swingup_obs(state: ArrayLike) -> NDArray[np.float32]:
     """Observation ``[x, x_dot, cos θ, sin θ, theta_dot]`` (float32) from a ``(..., 4)`` state."""
     s = np.asarray(state, dtype=np.float64)
@@ -171,11 +184,6 @@ class CartPoleSwingUpEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}  # 1 / dt
 
-    # Render geometry (pixels); world width chosen so the whole track plus a
-    # full-length pole at either end stays in frame.
-    _SCREEN_W = 600
-    _SCREEN_H = 400
-
     def __init__(
         self,
         reward_version: RewardVersion = "v0",
@@ -195,15 +203,8 @@ class CartPoleSwingUpEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.render_mode = render_mode
         self.params = params if params is not None else DEFAULT_PARAMS
 
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-        # x can overshoot x_threshold by one step before termination, so bound it
-        # at twice the threshold (as classic CartPole does); velocities are unbounded.
-        x_bound = 2.0 * self.params.x_threshold
-        high = np.array([x_bound, np.inf, 1.0, 1.0, np.inf], dtype=np.float32)
-        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
-
+        self.observation_space, self.action_space = swingup_spaces(self.params)
         self.state: NDArray[np.float64] | None = None  # (x, x_dot, theta, theta_dot)
-        self._pygame: Any = None  # lazily imported module, or False if unavailable
 
     # ------------------------------------------------------------------ API
     def reset(
@@ -251,120 +252,4 @@ class CartPoleSwingUpEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             return None
         if self.state is None:
             return None
-        pg = self._load_pygame()
-        if pg:
-            return self._render_pygame(pg)
-        return self._render_numpy()
-
-    def close(self) -> None:
-        # Rendering only uses off-screen surfaces; nothing global to shut down.
-        self._pygame = None
-
-    # ------------------------------------------------------------ rendering
-    def _load_pygame(self) -> Any:
-        if self._pygame is None:
-            # Headless: never open a window, and keep pygame's banner quiet.
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-            os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-            try:
-                import pygame  # noqa: PLC0415
-                import pygame.gfxdraw  # noqa: F401, PLC0415
-            except ImportError:
-                self._pygame = False
-            else:
-                self._pygame = pygame
-        return self._pygame
-
-    def _geometry(self) -> dict[str, float]:
-        """Pixel geometry of the current state (y axis pointing *up*)."""
-        assert self.state is not None
-        p = self.params
-        w, h = self._SCREEN_W, self._SCREEN_H
-        world_width = 2.0 * (p.x_threshold + p.pole_length + 0.2)
-        scale = w / world_width
-        x, _, theta, _ = (float(v) for v in self.state)
-        cart_x = x * scale + w / 2.0
-        cart_y = h / 2.0
-        pole_len = p.pole_length * scale
-        return {
-            "scale": scale,
-            "cart_x": cart_x,
-            "cart_y": cart_y,
-            "cart_w": 0.4 * scale,
-            "cart_h": 0.2 * scale,
-            "pole_w": max(0.05 * scale, 3.0),
-            # Tip at (x - l sin θ, l cos θ) in world coordinates.
-            "tip_x": cart_x - pole_len * math.sin(theta),
-            "tip_y": cart_y + pole_len * math.cos(theta),
-            "limit_l": -p.x_threshold * scale + w / 2.0,
-            "limit_r": p.x_threshold * scale + w / 2.0,
-        }
-
-    def _render_pygame(self, pygame: Any) -> NDArray[np.uint8]:
-        gfx = pygame.gfxdraw
-        w, h = self._SCREEN_W, self._SCREEN_H
-        g = self._geometry()
-        # An off-screen Surface needs no pygame.init(), which would also probe audio.
-        surf = pygame.Surface((w, h))
-        surf.fill((255, 255, 255))
-
-        # Drawn with y up, then flipped vertically once at the end.
-        track_y = int(g["cart_y"])
-        gfx.hline(surf, 0, w, track_y, (0, 0, 0))
-        for lx in (g["limit_l"], g["limit_r"]):
-            gfx.vline(surf, int(lx), track_y - 10, track_y + 10, (200, 0, 0))
-
-        cx, cy = g["cart_x"], g["cart_y"]
-        hw, hh = g["cart_w"] / 2.0, g["cart_h"] / 2.0
-        cart = [(cx - hw, cy - hh), (cx - hw, cy + hh), (cx + hw, cy + hh), (cx + hw, cy - hh)]
-        gfx.aapolygon(surf, cart, (0, 0, 0))
-        gfx.filled_polygon(surf, cart, (0, 0, 0))
-
-        # Pole as a quad of width pole_w around the pivot->tip segment.
-        dx, dy = g["tip_x"] - cx, g["tip_y"] - cy
-        norm = math.hypot(dx, dy) or 1.0
-        nx, ny = -dy / norm * g["pole_w"] / 2.0, dx / norm * g["pole_w"] / 2.0
-        pole = [
-            (cx + nx, cy + ny),
-            (g["tip_x"] + nx, g["tip_y"] + ny),
-            (g["tip_x"] - nx, g["tip_y"] - ny),
-            (cx - nx, cy - ny),
-        ]
-        gfx.aapolygon(surf, pole, (202, 152, 101))
-        gfx.filled_polygon(surf, pole, (202, 152, 101))
-        r = max(int(g["pole_w"] / 2.0), 2)
-        gfx.aacircle(surf, int(cx), int(cy), r, (129, 132, 203))
-        gfx.filled_circle(surf, int(cx), int(cy), r, (129, 132, 203))
-
-        surf = pygame.transform.flip(surf, False, True)
-        # surfarray is (W, H, 3); transpose to the usual (H, W, 3).
-        return np.ascontiguousarray(
-            np.transpose(pygame.surfarray.pixels3d(surf), (1, 0, 2)), dtype=np.uint8
-        )
-
-    def _render_numpy(self) -> NDArray[np.uint8]:
-        """Minimal rasteriser used when pygame is not installed."""
-        w, h = self._SCREEN_W, self._SCREEN_H
-        g = self._geometry()
-        img = np.full((h, w, 3), 255, dtype=np.uint8)
-        # Pixel centres in y-up coordinates; the row index is flipped at the end.
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
-
-        track_y = g["cart_y"]
-        img[np.abs(yy - track_y) <= 0.5] = (0, 0, 0)
-        for lx in (g["limit_l"], g["limit_r"]):
-            img[(np.abs(xx - lx) <= 0.5) & (np.abs(yy - track_y) <= 10)] = (200, 0, 0)
-
-        cx, cy = g["cart_x"], g["cart_y"]
-        cart = (np.abs(xx - cx) <= g["cart_w"] / 2.0) & (np.abs(yy - cy) <= g["cart_h"] / 2.0)
-        img[cart] = (0, 0, 0)
-
-        # Pole: pixels within pole_w/2 of the pivot->tip segment.
-        dx, dy = g["tip_x"] - cx, g["tip_y"] - cy
-        seg2 = dx * dx + dy * dy or 1.0
-        t = np.clip(((xx - cx) * dx + (yy - cy) * dy) / seg2, 0.0, 1.0)
-        dist2 = (xx - cx - t * dx) ** 2 + (yy - cy - t * dy) ** 2
-        img[dist2 <= (g["pole_w"] / 2.0) ** 2] = (202, 152, 101)
-        r = max(g["pole_w"] / 2.0, 2.0)
-        img[(xx - cx) ** 2 + (yy - cy) ** 2 <= r * r] = (129, 132, 203)
-        return np.ascontiguousarray(img[::-1])
+        return swingup_frame(self.state, self.params.x_threshold, self.params.pole_length)

@@ -3,12 +3,13 @@
 A checkpoint (`checkpoint.pt` in the run folder, the one before it kept as `checkpoint.prev.pt`)
 is a `torch.save`d dict of tensors and plain Python values only:
 
-    format, version        "reinforce.run.checkpoint", 1
+    format, version        "reinforce.checkpoint", 1
     config                 the run's Config as a dict
-    agent                  Reinforce.state_dict(): policy (with its observation normaliser),
+    agent                  the agent's state_dict(): policy (with its observation normaliser),
                            optimiser, value function, counters epoch / env_steps / wall_s
+    ranks, world_size      under torchrun: every rank's collector, env and rng entries
     collector              the rollout collector's current observations and running episode stats
-    env                    the env's state where it can be saved (see `reinforce.run.envstate`)
+    env                    the env's state where it can be saved (`VecEnv.state_dict()`)
     rng                    torch / numpy / Python (and CUDA) generator states
     trainer                checkpoint_every
 
@@ -34,12 +35,15 @@ import torch
 from torch import nn
 
 from reinforce.config import Config
-from reinforce.run.envstate import capture_env_state, restore_env_state
+from reinforce.dist import runtime
+from reinforce.run.folder import CHECKPOINT, PREVIOUS
 from reinforce.run.rng import capture_rng, restore_rng
 
-FORMAT, VERSION = "reinforce.run.checkpoint", 1
-CHECKPOINT = "checkpoint.pt"
-PREVIOUS = "checkpoint.prev.pt"
+FORMAT, VERSION = "reinforce.checkpoint", 1
+# A resumed run whose envs cannot continue exactly restarts them from seed + RESEED_STRIDE·epoch
+# (then offset by rank·E): reproducible, and far from every stream the run used before.
+RESEED_STRIDE = 1_000_003
+PER_RANK_KEYS = ("collector", "env", "rng")
 
 
 class CheckpointError(ValueError):
@@ -164,48 +168,58 @@ def checkpoint_epoch(path: str | Path) -> int | None:
 
 # -- the training state -------------------------------------------------------------------------
 def training_state(cfg: Config, agent: Any, checkpoint_every: int) -> dict[str, Any]:
-    """Everything to continue `agent`'s run exactly (see the module docstring)."""
+    """Everything to continue `agent`'s run exactly; each part is that object's own `state_dict()`."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "config": cfg.to_dict(),
         "agent": agent.state_dict(),
         "collector": agent.collector.state_dict(),
-        "env": capture_env_state(agent.env),
+        "env": agent.env.state_dict(),
         "rng": capture_rng(),
         "trainer": {"checkpoint_every": int(checkpoint_every)},
     }
 
 
-def restore_training_state(payload: dict[str, Any], agent: Any, path: str | Path = CHECKPOINT) -> str:
-    """Load `payload` into a freshly built `agent` (and its env). Returns the env level restored
-    ("full", "rng" or "none"; see `reinforce.run.envstate`)."""
-    state = payload["agent"]
-    load_module_state(agent.policy, state["policy"], "policy", path)
-    if agent.value_fn is not None:
-        if "value_fn" not in state:
-            raise CheckpointError(f"checkpoint {str(path)!r} has no value function, but this run's baseline needs one")
-        load_module_state(agent.value_fn, state["value_fn"], "value function", path)
-    try:
-        agent.load_state_dict(state)
-        level = restore_env_state(agent.env, payload.get("env"))
-    except (ValueError, KeyError, RuntimeError) as err:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run: {err}") from None
-    collector, saved = agent.collector, payload["collector"]
-    exact_env = level == "full" or (level == "rng" and collector.reset_each_epoch)
-    if exact_env and saved["obs"] is not None:
-        collector.load_state_dict(saved)
-    elif level == "none":
-        # Reseed from (seed, epoch): a resumed run is reproducible, though not the uninterrupted one.
-        collector.restart(int(payload["config"]["seed"]) + 1_000_003 * int(state["epoch"]))
-    else:
-        collector.restart(None)
-    restore_rng(payload["rng"])
-    return level if exact_env else "none"
+def gather_rank_states(payload: dict[str, Any]) -> dict[str, Any]:
+    """Under torchrun: `payload` with every rank's own collector, env and rng entries added on rank 0
+    (`ranks`, index = rank, and `world_size`); rank 0's own stay at the top level, so a one-process
+    resume continues rank 0's envs. Call on every rank; without a process group `payload` as it is."""
+    if not runtime.is_distributed():
+        return payload
+    mine = {k: payload.get(k) for k in PER_RANK_KEYS}
+    world = runtime.get_world_size()
+    out: list[Any] | None = [None] * world if runtime.get_rank() == 0 else None
+    runtime.collective("gathering checkpoint state", lambda: torch.distributed.gather_object(mine, out, dst=0))
+    return {**payload, "ranks": out, "world_size": world}
 
 
-def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
-    """`module.load_state_dict(state)` with a one-line error naming the first mismatching tensor."""
+def payload_for_rank(payload: dict[str, Any], rank: int, world_size: int) -> tuple[dict[str, Any], bool]:
+    """The part of `payload` this rank restores, and whether its envs can continue where they stopped.
+
+    Same world size: the rank's own collector, env and rng state. One process resuming a
+    distributed checkpoint: rank 0's. Another world size: weights, optimiser state, observation
+    statistics and counters only; the envs restart (see `reseed`).
+    """
+    ranks = payload.get("ranks")
+    saved_world = int(payload.get("world_size", len(ranks) if ranks is not None else 1))
+    if ranks is not None and saved_world == world_size and len(ranks) == world_size:
+        return {**payload, **ranks[rank]}, True
+    if world_size == 1:
+        return payload, saved_world == 1
+    return {**payload, "env": None, "collector": None}, False
+
+
+def reseed(agent: Any, seed: int, rank: int = 0) -> None:
+    """The one reseed rule for envs that cannot continue: fresh resets and a fresh sampling stream from
+    seed + RESEED_STRIDE·epoch, offset by rank·E as every rank's seeds are."""
+    fresh = runtime.rank_seed(int(seed) + RESEED_STRIDE * int(agent.epoch), rank, agent.env.num_envs)
+    agent.collector.restart(fresh)
+    torch.manual_seed(fresh)
+
+
+def check_module_shapes(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
+    """A one-line CheckpointError naming the first tensor of `state` that does not fit `module`."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -217,6 +231,37 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
         else:
             detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise CheckpointError(f"{str(path)!r} holds a {what} of another shape ({detail}): was it written for another env or policy?")
+
+
+def restore_training_state(payload: dict[str, Any], agent: Any, path: str | Path = CHECKPOINT, rank: int = 0) -> str:
+    """Load `payload` (this rank's part) into a freshly built `agent` and its env. Returns how far the
+    envs continue: "full" or "rng" (exactly where they stopped) or "none" (reseeded, see `reseed`)."""
+    state = payload["agent"]
+    check_module_shapes(agent.policy, state["policy"], "policy", path)
+    if agent.value_fn is not None:
+        if "value_fn" not in state:
+            raise CheckpointError(f"checkpoint {str(path)!r} has no value function, but this run's baseline needs one")
+        check_module_shapes(agent.value_fn, state["value_fn"], "value function", path)
+    try:
+        agent.load_state_dict(state)
+        level = agent.env.load_state_dict(payload.get("env"))
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run: {err}") from None
+    collector, saved = agent.collector, payload.get("collector")
+    # Envs continue exactly when their whole state came back, or only their RNG but every rollout resets.
+    exact = saved is not None and saved["obs"] is not None and (level == "full" or (level == "rng" and collector.reset_each_epoch))
+    if exact:
+        collector.load_state_dict(saved)
+        restore_rng(payload["rng"])
+        return level
+    restore_rng(payload["rng"])
+    reseed(agent, int(payload["config"]["seed"]), rank)
+    return "none"
+
+
+def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
+    """`module.load_state_dict(state)` with a one-line error naming the first mismatching tensor."""
+    check_module_shapes(module, state, what, path)
     module.load_state_dict(state)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
-from reinforce.algorithm import METRIC_NAMES, Metrics
+from reinforce.metrics import METRIC_NAMES, Metrics
+from reinforce.run.folder import event_files
 
 
 def metric_columns(first: Metrics) -> list[str]:
@@ -123,7 +123,3 @@ class RunLogger:
         self.csv.close()
         if self.tb is not None:
             self.tb.close()
-
-
-def event_files(run_dir: Path) -> Sequence[Path]:
-    return sorted(Path(run_dir).glob("events.out.tfevents.*"))

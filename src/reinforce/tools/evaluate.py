@@ -18,10 +18,16 @@ import numpy as np
 import torch
 
 from reinforce import config as config_mod
-from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
+from reinforce.checks import require_int
 from reinforce.config import Config
+from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
 from reinforce.policies import Policy
-from reinforce.envs.vector import make_vec_env
+from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
+from reinforce.run.build import policy_for
+from reinforce.tools.episodes import run_episodes
+
+__all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "evaluate_run", "format_json", "format_table", "load_run_policy",
+           "quiet_make", "read_run_config", "run_episodes"]
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
 
@@ -35,87 +41,57 @@ def quiet_make(env_id: str, **kwargs: Any) -> gym.Env:
 
 @dataclass
 class LoadedPolicy:
+    """A run's policy with where it came from."""
+
     cfg: Config
     policy: Policy
     epochs: int | None  # epochs of training behind the weights, when known
     source: Path
 
 
-def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedPolicy:
-    """The policy of the run in `run_dir`, in eval mode, from checkpoint.pt or else policy.pt."""
+def read_run_config(run_dir: str | Path) -> Config:
+    """The config saved in the run folder `run_dir`, or a FileNotFoundError if it is not a run folder."""
     run = Path(run_dir)
     if not (run / "config.toml").is_file():
         raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
-    cfg = config_mod.load(run)
-    import reinforce.envs  # noqa: F401  (registers reinforce/* ids)
-    from reinforce.envs.vector import check_env_id
+    return config_mod.load(run)
 
-    spec = check_env_id(cfg.env_id)
-    probe = quiet_make(spec.id)  # only for the spaces
-    try:
-        from reinforce.run.trainer import policy_for
 
-        policy = policy_for(cfg, probe.observation_space, probe.action_space)
-    finally:
-        probe.close()
-    epochs = None
+def _saved_policy(run: Path, cfg: Config) -> tuple[dict, int | None, Path]:
+    """The policy state_dict of the run, the epochs behind it (None if unknown) and the file it came from."""
     if (run / CHECKPOINT).exists():
         source = run / CHECKPOINT
         payload = load_checkpoint(source)
         check_matches_config(payload, cfg, source)
-        state, epochs = payload["agent"]["policy"], int(payload["agent"]["epoch"])
-    elif (run / "policy.pt").exists():
+        return payload["agent"]["policy"], int(payload["agent"]["epoch"]), source
+    if (run / "policy.pt").exists():
         source = run / "policy.pt"
         state = load_safely(source)
         if not isinstance(state, dict):
             raise ValueError(f"{str(source)!r} is not a policy state_dict")
+        return state, None, source
+    raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
+
+
+def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env: VecEnv | None = None) -> LoadedPolicy:
+    """The policy of the run in `run_dir`, in eval mode on `device`, from checkpoint.pt or else policy.pt.
+
+    The network is shaped by `env`'s single observation and action spaces: pass the env it will run
+    in. Without one, a throwaway Gymnasium env of the run's id supplies the spaces.
+    """
+    run = Path(run_dir)
+    cfg = read_run_config(run)
+    state, epochs, source = _saved_policy(run, cfg)  # a missing or bad file fails before any network is built
+    if env is not None:
+        policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
     else:
-        raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
+        probe = quiet_make(check_env_id(cfg.env_id).id)
+        try:
+            policy = policy_for(cfg, probe.observation_space, probe.action_space)
+        finally:
+            probe.close()
     load_module_state(policy, state, "policy", source)
     return LoadedPolicy(cfg, policy.to(device).eval(), epochs, source)
-
-
-def run_episodes(
-    policy: Policy,
-    env: Any,
-    episodes: int,
-    deterministic: bool = False,
-    seed: int | None = None,
-    max_steps: int = 100_000,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Returns and lengths (both shape (episodes,)) of `episodes` episodes in the vector env `env`.
-
-    Each sub-env runs a fixed quota of episodes and only those count: taking the first N to end
-    would favour short episodes. `max_steps`: steps with no episode ending anywhere before giving up
-    (envs without a time limit).
-    """
-    E = env.num_envs
-    quota = [episodes // E + (1 if i < episodes % E else 0) for i in range(E)]
-    finished = [0] * E
-    ret = torch.zeros(E, dtype=torch.float64, device=env.device)
-    length = torch.zeros(E, dtype=torch.long, device=env.device)
-    returns, lengths = [], []
-    obs, _ = env.reset(seed=seed)
-    steps_without_end = 0
-    while any(f < q for f, q in zip(finished, quota)):
-        if steps_without_end == max_steps:
-            raise ValueError(f"no episode ended within {max_steps} steps: does the env have a time limit?")
-        steps_without_end += 1
-        action = policy.act(obs, deterministic=deterministic)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        ret += reward
-        length += 1
-        ended = (terminated | truncated).nonzero().flatten().tolist()
-        for i in ended:
-            if finished[i] < quota[i]:
-                returns.append(ret[i].item())
-                lengths.append(int(length[i].item()))
-                finished[i] += 1
-        if ended:
-            steps_without_end = 0
-            ret[ended] = 0.0
-            length[ended] = 0
-    return np.asarray(returns, dtype=np.float64), np.asarray(lengths, dtype=np.int64)
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
@@ -138,23 +114,22 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Statistics of `episodes` episodes of the run's policy: a JSON-ready dict.
 
-    `backend` overrides the run's vector-env backend, e.g. to check a policy trained on EnvPool
-    or a native env against Gymnasium's own implementation (`"sync"`).
+    `num_envs` defaults to min(episodes, 16). `backend` overrides the run's vector-env backend, e.g.
+    to check a policy trained on EnvPool or a native env against Gymnasium's own implementation ("sync").
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
-    loaded = load_run_policy(run_dir, device)
-    cfg = loaded.cfg
+    require_int("episodes", episodes, 1)
+    cfg = read_run_config(run_dir)
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     num_envs = num_envs or min(episodes, 16)
     backend = cfg.backend if backend is None else backend
-    env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device)
-    try:
-        with torch.random.fork_rng(devices=[]):  # seed action sampling without disturbing the caller's RNG
-            torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
+        env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device)
+        try:
+            loaded = load_run_policy(run_dir, device, env=env)
+            torch.manual_seed(seed)  # the sampled actions depend on the seed only
             returns, lengths = run_episodes(loaded.policy, env, episodes, deterministic, seed)
-    finally:
-        env.close()
+        finally:
+            env.close()
     return {
         "run": str(run_dir),
         "env_id": cfg.env_id,

@@ -32,17 +32,23 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def plot_runs(
-    run_dirs: Sequence[str | Path],
+    run_dirs: Sequence[str | Path] | None,
     out_png: str | Path,
     metric: str = "rollout/ep_return_mean",
     x: str = "epoch",
     threshold: float | None = None,
+    *,
+    runs: pd.DataFrame | None = None,
 ) -> Path:
-    """Plot `metric` against `x`; several runs of one env give their mean and a 95% bootstrap band.
+    """Plot `metric` against `x` into `out_png`; several runs of one env give their mean and a 95% bootstrap band.
 
-    A dashed line marks `threshold`, or by default each env's registered reward_threshold.
+    The data: `runs`, a frame from `load_runs` (so a caller that also summarises reads each
+    metrics.csv once), or else the runs in `run_dirs`. A dashed line marks `threshold`, or by default
+    each env's registered reward_threshold.
     """
-    data = load_runs(run_dirs)
+    if runs is None and run_dirs is None:
+        raise ValueError("plot_runs needs run_dirs or runs")
+    data = load_runs(run_dirs) if runs is None else runs
     sns.set_theme(style="darkgrid")
     fig, ax = plt.subplots(figsize=(7, 4.2))
     n_runs = data["run"].nunique()

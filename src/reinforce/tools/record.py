@@ -1,17 +1,27 @@
-"""Record a run's policy to a GIF or MP4: one Gymnasium env with `render_mode="rgb_array"`, via imageio."""
+"""Record a run's policy to a GIF or MP4 through the shared episode runner, via imageio.
+
+One Gymnasium env (`render_mode="rgb_array"`) in a one-env SAME_STEP vector env. Its frames are
+collected by Gymnasium's `RenderCollection` wrapper inside the sub-env, on every reset and step: the
+vector env resets a finished episode within the step that ends it, so a `render()` after that step
+would already show the next episode's start, while the collected list still holds the final state.
+"""
 from __future__ import annotations
 
 import importlib.util
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.wrappers import RenderCollection
 
-from reinforce.tools.evaluate import EVAL_SEED_OFFSET, load_run_policy, quiet_make
+from reinforce.checks import require_int
+from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
+from reinforce.tools.episodes import run_episodes
+from reinforce.tools.evaluate import EVAL_SEED_OFFSET, load_run_policy, read_run_config
 
 GIF_MAX_FPS = 50  # GIF delays are in 1/100 s and many viewers slow anything under 2/100 s down to 1/10 s
 VIDEO_EXTRA = "reinforce[video]"
@@ -33,10 +43,40 @@ def check_output(out: str | Path) -> str:
     return suffix[1:]
 
 
-def _to_env(action: torch.Tensor, space: gym.Space) -> Any:
-    if isinstance(space, gym.spaces.Discrete):
-        return int(action.item())
-    return np.clip(action.cpu().numpy().astype(np.float32), space.low, space.high)  # as in training: clip on the way
+def _frame_env(env_id: str, max_steps: int | None) -> VecEnv:
+    """A one-env vector env whose `render()` returns ([frames since the last call],): (1,) lists of (H, W, 3) uint8."""
+    spec = check_env_id(env_id)
+    kwargs: dict[str, Any] = {
+        "render_mode": "rgb_array",
+        # pop_frames: each render() hands over the new frames only; no reset_clean: the autoreset
+        # inside the ending step must not drop that episode's final frame.
+        "wrappers": [lambda e: RenderCollection(e, pop_frames=True, reset_clean=False)],
+    }
+    if max_steps is not None:  # cut each episode there, unless the env's own time limit comes first
+        kwargs["max_episode_steps"] = min(max_steps, spec.max_episode_steps or max_steps)
+    with warnings.catch_warnings():  # CartPole-v0 is out of date: it is the article's env, on purpose
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return make_vec_env(spec.id, 1, backend="sync", env_kwargs=kwargs)
+
+
+class _FrameSink:
+    """The `on_step` hook of one recorded episode: writes states 0, stride, 2·stride, ... and always the final one."""
+
+    def __init__(self, env: VecEnv, writer: Any, stride: int):
+        self.env, self.writer, self.stride = env, writer, stride
+        self.state = 0  # index within the episode of the next collected frame (0: the reset state)
+        self.frames = 0  # written
+
+    def __call__(self, obs, reward, terminated, truncated, info) -> None:
+        frames = list(self.env.render()[0])
+        ended = bool(terminated[0] or truncated[0])
+        if ended:
+            frames = frames[:-1]  # the last one is the autoreset's start of an episode we do not record
+        for n, frame in enumerate(frames, start=1):
+            if self.state % self.stride == 0 or (ended and n == len(frames)):
+                self.writer.append_data(np.asarray(frame))
+                self.frames += 1
+            self.state += 1
 
 
 def record_run(
@@ -56,46 +96,41 @@ def record_run(
     import imageio
 
     kind = check_output(out)
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
-    loaded = load_run_policy(run_dir)
-    seed = loaded.cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+    require_int("episodes", episodes, 1)
+    if max_steps is not None:
+        require_int("max_steps", max_steps, 1)
+    cfg = read_run_config(run_dir)
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     # Off-screen rendering needs no display; without this SDL complains on headless machines.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = quiet_make(loaded.cfg.env_id, render_mode="rgb_array")
-    env_fps = float(fps or env.metadata.get("render_fps") or 30)
-    stride = max(1, math.ceil(env_fps / GIF_MAX_FPS)) if kind == "gif" else 1
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")  # imageio picks the format from the suffix
-    if kind == "gif":
-        writer = imageio.get_writer(tmp, mode="I", duration=1000.0 * stride / env_fps, loop=0)
-    else:
-        writer = imageio.get_writer(tmp, fps=env_fps, macro_block_size=8)
-    frames, returns = 0, []
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for episode in range(episodes):
-                obs, _ = env.reset(seed=seed + episode)
-                total, step, done = 0.0, 0, False
-                while not done and (max_steps is None or step < max_steps):
-                    if step % stride == 0:
-                        writer.append_data(np.asarray(env.render()))
-                        frames += 1
-                    obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(1, -1)
-                    action = loaded.policy.act(obs_t, deterministic=deterministic)[0]
-                    obs, reward, terminated, truncated, _ = env.step(_to_env(action, env.action_space))
-                    total, step, done = total + float(reward), step + 1, terminated or truncated
-                writer.append_data(np.asarray(env.render()))  # the final state
-                frames += 1
-                returns.append(total)
-        writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        env.close()
+    with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
+        env = _frame_env(cfg.env_id, max_steps)
+        writer = None
+        try:
+            policy = load_run_policy(run_dir, env=env).policy
+            env_fps = float(fps or env.env.metadata.get("render_fps") or 30)  # env.env: the Gymnasium vector env
+            stride = max(1, math.ceil(env_fps / GIF_MAX_FPS)) if kind == "gif" else 1
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "gif":
+                writer = imageio.get_writer(tmp, mode="I", duration=1000.0 * stride / env_fps, loop=0)
+            else:
+                writer = imageio.get_writer(tmp, fps=env_fps, macro_block_size=8)
+            torch.manual_seed(seed)  # the sampled actions depend on the seed only
+            frames, returns = 0, []
+            for episode in range(episodes):  # one runner call each: episode k starts from seed + k
+                sink = _FrameSink(env, writer, stride)
+                ret, _ = run_episodes(policy, env, 1, deterministic, seed=seed + episode, on_step=sink)
+                frames += sink.frames
+                returns.append(float(ret[0]))
+            writer.close()
+            os.replace(tmp, out)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+                tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            env.close()
     return {"out": str(out), "frames": frames, "fps": env_fps / stride, "episode_returns": returns}

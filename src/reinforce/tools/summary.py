@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +43,7 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
 
 
 def _cell(value) -> str:
+    """One Markdown cell: floats to 0.1, missing (None, NaN) as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.1f}" if isinstance(value, float) else str(value)
@@ -81,7 +81,3 @@ def write_summary(runs: pd.DataFrame, beside: str | Path, threshold: float | Non
     md_path.write_text(to_markdown(table))
     return csv_path, md_path
 
-
-def summary_paths(beside: str | Path) -> Sequence[Path]:
-    beside = Path(beside)
-    return [beside.with_name(f"{beside.stem}_summary.csv"), beside.with_name(f"{beside.stem}_summary.md")]

@@ -1,0 +1,35 @@
+"""The fixed, namespaced metric names every run logs, and turning an update's tensors into numbers once."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+Metrics = dict[str, float]
+
+# Logged every epoch by every run, in this column order (options add train/value_loss etc. after these).
+METRIC_NAMES = (
+    "epoch",
+    "time/env_steps",
+    "time/wall_s",
+    "time/steps_per_s",
+    "rollout/ep_return_mean",
+    "rollout/ep_len_mean",
+    "rollout/episodes",
+    "rollout/article_avg_reward",
+    "train/loss",
+    "train/entropy",
+    "train/lr",
+    "train/grad_norm",
+)
+COUNTS = ("epoch", "time/env_steps", "rollout/episodes")  # reported as ints
+
+
+def to_numbers(metrics: Mapping[str, torch.Tensor | float | int]) -> Metrics:
+    """Plain Python numbers from a dict of 0-dim tensors and numbers, with one device-to-host copy."""
+    names = [k for k, v in metrics.items() if isinstance(v, torch.Tensor)]
+    values = torch.stack([metrics[k].detach().double().cpu() for k in names]).tolist() if names else []
+    out: Metrics = {k: v for k, v in metrics.items() if not isinstance(v, torch.Tensor)}
+    out.update(zip(names, values))
+    ordered = {k: out[k] for k in metrics}
+    return {k: int(v) if k in COUNTS else float(v) for k, v in ordered.items()}

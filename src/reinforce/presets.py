@@ -1,0 +1,88 @@
+"""Named configurations: the article's two experiments and tuned variants (`reinforce train --preset NAME`)."""
+from __future__ import annotations
+
+import dataclasses
+
+from reinforce.config import Config
+
+PRESETS: dict[str, Config] = {
+    # The article's first experiment: linear softmax policy on CartPole-v0.
+    "cartpole": Config(
+        env_id="CartPole-v0", num_envs=32, steps_per_rollout=1000, epochs=100, lr=0.1, gamma=0.99, hidden_sizes=()
+    ),
+    # The article's second: 64-64 ReLU Gaussian on the swing-up. The article's covariance quirk
+    # (σ passed where σ² belongs, log σ = 1) means its real starting std is e^0.5; we start there.
+    "swingup": Config(
+        env_id="reinforce/CartPoleSwingUp-v0",
+        num_envs=256,
+        steps_per_rollout=1000,
+        epochs=20,
+        lr=1e-2,
+        gamma=0.999,
+        hidden_sizes=(64, 64),
+        activation="relu",
+        log_std_init=0.5,
+    ),
+    # Fastest CartPole-v1 solver found by benchmarks/time_to_solve.py: many small updates from
+    # wide, short rollouts; leave-one-env-out mean baseline with normalised advantages.
+    "cartpole-fast": Config(
+        env_id="CartPole-v1", num_envs=512, steps_per_rollout=64, epochs=100, lr=0.3, gamma=0.99, hidden_sizes=(),
+        reset_each_epoch=False, baseline="mean", normalize_advantages=True,
+    ),
+    # Issue-4 benchmark pairs: the article's algorithm and settings ("-article": reward-to-go, no
+    # baseline; linear policy, 32 envs, T 1000, lr 0.1 for discrete actions) against a variant with
+    # GAE advantages, normalised advantages and observations, and many smaller updates ("-gae").
+    "cartpole-v1-article": Config(env_id="CartPole-v1", epochs=31, hidden_sizes=()),
+    "cartpole-v1-gae": Config(
+        env_id="CartPole-v1", num_envs=64, steps_per_rollout=256, epochs=61, lr=0.05, hidden_sizes=(),
+        reset_each_epoch=False, baseline="gae", normalize_advantages=True,
+    ),
+    "acrobot-article": Config(env_id="Acrobot-v1", epochs=16, hidden_sizes=()),
+    "acrobot-gae": Config(
+        env_id="Acrobot-v1", num_envs=16, steps_per_rollout=256, epochs=122, lr=3e-3, hidden_sizes=(64, 64),
+        activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True,
+    ),
+    "pendulum-article": Config(
+        env_id="Pendulum-v1", num_envs=256, steps_per_rollout=1000, epochs=4, lr=1e-2, gamma=0.999,
+        hidden_sizes=(64, 64), activation="relu", log_std_init=0.5,
+    ),
+    "pendulum-gae": Config(
+        env_id="Pendulum-v1", num_envs=32, steps_per_rollout=32, epochs=976, lr=3e-3, gamma=0.9, hidden_sizes=(64, 64),
+        activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True,
+        value_lr=3e-3, lr_schedule="linear",
+    ),
+    "swingup-gae": Config(
+        env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=256, epochs=312, lr=1e-3, gamma=0.99,
+        hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True,
+        normalize_observations=True,
+    ),
+    # MuJoCo (optional `mujoco` extra), 3M env steps. "-article": the swing-up preset's Gaussian
+    # 64-64 ReLU policy, 256 envs × T 1000, lr 1e-2, γ 0.999, no baseline (12 updates). "-gae": an
+    # A2C-sized variant, 23k small updates from 16 envs × 8 steps, lr decayed linearly to 0, σ₀ = e^-0.5.
+    # (16 × 64-step batches at lr 3e-4 were far slower: one Adam step per batch moves log σ by ~lr.)
+    **{
+        f"{name}-article": Config(
+            env_id=env_id, num_envs=256, steps_per_rollout=1000, epochs=12, lr=1e-2, gamma=0.999,
+            hidden_sizes=(64, 64), activation="relu", log_std_init=0.5,
+        )
+        for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
+    },
+    **{
+        f"{name}-gae": Config(
+            env_id=env_id, num_envs=16, steps_per_rollout=8, epochs=23438, lr=7e-4, gamma=0.99,
+            hidden_sizes=(64, 64), activation="tanh", log_std_init=-0.5, reset_each_epoch=False, baseline="gae",
+            normalize_advantages=True, normalize_observations=True, max_grad_norm=0.5, lr_schedule="linear",
+            value_iters=2,
+        )
+        for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
+    },
+}
+
+
+def preset(name: str) -> Config:
+    """A copy of the preset `name`, or a ValueError listing the presets."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
+    return dataclasses.replace(PRESETS[name])
+
+

@@ -1,0 +1,130 @@
+"""`Reinforce`: the algorithm with what a user of it needs around it — learn, predict, save, load."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reinforce.algorithm import PolicyGradient
+from reinforce.checks import require_int
+from reinforce.config import Config
+from reinforce.envs.vector import VecEnv
+from reinforce.metrics import Metrics
+from reinforce.policies import ACTIVATIONS, CategoricalPolicy, DiagonalGaussianPolicy, Policy
+from reinforce.run.checkpoint import save_atomic, training_state
+from reinforce.run.logger import RunLogger
+from reinforce.run.loop import EpochHook, fit, progress_bar
+
+
+class Reinforce(PolicyGradient):
+    """REINFORCE on a vector env: `learn` trains, `predict` acts, `save` / `reinforce.load` persist.
+
+        env = reinforce.make_vec_env("CartPole-v0", num_envs=32, seed=0)
+        agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), lr=0.1, steps_per_rollout=1000)
+        agent.learn(epochs=100, progress=True)
+
+    Options come as keywords (`lr=0.1, baseline="gae"`, see `ReinforceOptions`) or as an `options`
+    object (a `ReinforceOptions` or a `Config`); `collect()`, `loss(batch)` and `update(batch)` are
+    the steps of one epoch.
+    """
+
+    def __init__(self, env: VecEnv, policy: Policy, options: Any = None, *, config: Config | None = None, **kwargs: Any):
+        super().__init__(env, policy, options, **kwargs)
+        self.config = config  # the run's Config when built from one (`reinforce.train`, `build`)
+        self.wall_s = 0.0  # seconds spent collecting and updating so far
+
+    def learn(
+        self,
+        epochs: int | None = None,
+        total_steps: int | None = None,
+        progress: bool = False,
+        log_dir: str | Path | None = None,
+        callback: EpochHook | None = None,
+    ) -> list[Metrics]:
+        """Train for `epochs` updates (default: the options' `epochs`), or for at least `total_steps`
+        env steps. `progress` shows a bar; `log_dir` gets metrics.csv and TensorBoard events;
+        `callback(metrics)` returning False stops after that epoch. Returns each epoch's metrics."""
+        if total_steps is not None:
+            if epochs is not None:
+                raise ValueError("give either epochs or total_steps, not both")
+            per_epoch = self.collector.steps * self.env.num_envs * self.reducer.world_size
+            epochs = math.ceil(require_int("total_steps", total_steps, 0) / per_epoch)
+        epochs = require_int("epochs", self.options.epochs if epochs is None else epochs, 0)
+        if self.schedule_epochs is None:
+            self.schedule_epochs = self.epoch + epochs
+        logger = None
+        if log_dir is not None:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            logger = RunLogger(Path(log_dir), "", self.epoch)
+        bar = progress_bar(self.epoch + epochs, self.epoch) if progress else None
+        try:
+            return fit(self, epochs, hooks=[callback] if callback is not None else [], logs=[logger] if logger else [], bar=bar)
+        finally:
+            if logger is not None:
+                logger.close()
+            if bar is not None:
+                bar.close()
+
+    @torch.no_grad()
+    def predict(self, obs: Any, deterministic: bool = False) -> Any:
+        """Actions for one observation (obs_dim,) or a batch (N, obs_dim): numpy in, numpy out (torch in,
+        torch out). Uses the observation normaliser as it stands (frozen: only `update` changes it);
+        `deterministic` takes the distribution's mode."""
+        as_numpy = not isinstance(obs, torch.Tensor)
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32) if as_numpy else obs, dtype=torch.float32, device=self.device)
+        single = x.dim() == 1 or (x.dim() == 0 and self.policy.obs_dim == 1)
+        x = x.reshape(-1, self.policy.obs_dim)
+        action = self.policy.act(x, deterministic=deterministic)
+        action = action[0] if single else action
+        return action.cpu().numpy() if as_numpy else action
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "wall_s": self.wall_s}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.wall_s = float(state.get("wall_s", 0.0))
+
+    def describe(self) -> Config:
+        """The Config that rebuilds this agent: its own when built from one, else read off the env and policy."""
+        if self.config is not None:
+            return dataclasses.replace(self.config, **{f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options)})
+        spec = getattr(self.env, "spec", None)
+        if spec is None or not getattr(spec, "id", None):
+            raise ValueError("this agent's env has no registered id, so it cannot be saved to rebuild; register the env with gymnasium.register")
+        return Config(
+            **dataclasses.asdict(self.options),
+            env_id=spec.id,
+            num_envs=self.env.num_envs,
+            seed=int(self.env.seed or 0),
+            device=str(self.device),
+            **_policy_settings(self.policy),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write this agent (config, weights, optimisers, counters, env and RNG state) to one file that
+        `reinforce.load(path)` reads back. The write is atomic."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_atomic(training_state(self.describe(), self, checkpoint_every=1), path)
+        return path
+
+
+def _policy_settings(policy: Policy) -> dict[str, Any]:
+    """The Config keys that rebuild `policy`: hidden sizes and activation read from its layers."""
+    net = policy.logits if isinstance(policy, CategoricalPolicy) else policy.mu
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    names = {cls: name for name, cls in ACTIVATIONS.items()}
+    acts = [names[type(m)] for m in net if type(m) in names]
+    settings: dict[str, Any] = {
+        "hidden_sizes": tuple(m.out_features for m in linears[:-1]),
+        "activation": acts[0] if acts else None,
+        "normalize_observations": policy.obs_normalizer is not None,
+    }
+    if isinstance(policy, DiagonalGaussianPolicy):
+        settings.update(squash=policy.squash, log_std_init=float(policy.log_std.detach().mean()))
+    return settings

@@ -1,0 +1,61 @@
+"""From a Config to the objects of a run: the vector env, the policy and the agent, seeded."""
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from reinforce.config import Config
+from reinforce.dist import runtime
+from reinforce.dist.reducer import JobReducer
+from reinforce.envs.vector import VecEnv, make_vec_env
+from reinforce.policies import Policy, make_policy
+from reinforce.reduce import LOCAL
+from reinforce.run.agent import Reinforce
+
+
+def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Space) -> Policy:
+    """The (untrained) policy `cfg` describes for these spaces."""
+    return make_policy(
+        observation_space,
+        action_space,
+        hidden_sizes=cfg.hidden_sizes,
+        activation=cfg.activation,
+        log_std_init=cfg.log_std_init,
+        squash=cfg.squash,
+        normalize_observations=cfg.normalize_observations,
+    )
+
+
+def check_device(device: str) -> None:
+    """A clear error for a device this machine does not have (before anything is built)."""
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} is not available: this torch build or machine has no CUDA GPU; use --device cpu")
+    if kind == "cuda" and torch.device(device).index is not None and torch.device(device).index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA devices")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} is not available on this machine; use --device cpu")
+
+
+def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Policy, Reinforce]:
+    """Env, policy and agent for `cfg`, seeded so that the same config gives the same run.
+
+    With world_size > 1 (under torchrun) this is rank `rank`'s part: its envs and torch's sampling
+    stream are seeded seed + rank·E (by `make_vec_env`) and the agent reduces over the job, starting
+    from rank 0's initial weights.
+    """
+    check_device(cfg.device)
+    if cfg.num_threads is not None and not cfg.device.startswith("cuda"):
+        torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    env_seed = runtime.rank_seed(cfg.seed, rank, cfg.num_envs)
+    env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device)
+    try:
+        policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
+        reducer = JobReducer() if world_size > 1 else LOCAL
+        agent = Reinforce(env, policy, cfg.options, reducer=reducer, seed=env_seed, config=cfg)
+    except BaseException:
+        env.close()
+        raise
+    agent.schedule_epochs = cfg.epochs
+    return env, policy, agent

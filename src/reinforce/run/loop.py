@@ -1,0 +1,67 @@
+"""The training loop every run goes through: collect, update, time it, log it, let callbacks stop it.
+
+`Reinforce.learn` and `reinforce train` both run `fit`; what differs (a progress bar, log files,
+checkpoints, a signal handler) comes in as hooks. Metrics are turned into numbers once per epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from reinforce.metrics import Metrics, to_numbers
+
+EpochHook = Callable[[Metrics], "bool | None"]  # returning False stops training after this epoch
+
+
+class Logs(Protocol):
+    def write(self, metrics: Metrics) -> None: ...
+
+
+def progress_bar(total: int, initial: int) -> Any:
+    """A tqdm bar over epochs (the same call in a notebook and a terminal)."""
+    from tqdm.auto import tqdm  # imported when a bar is wanted: tqdm's auto mode probes for Jupyter
+
+    return tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
+
+
+def describe(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def fit(
+    agent: Any,
+    epochs: int,
+    hooks: Sequence[EpochHook] = (),
+    logs: Sequence[Logs] = (),
+    bar: Any = None,
+) -> list[Metrics]:
+    """`epochs` × (collect, update) on `agent`; each epoch's metrics get the time columns, go to
+    every log and the bar, then to the hooks (any returning False stops). Returns the metrics."""
+    history = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        numbers = to_numbers(agent.step(agent.collect()))
+        # The job's epoch takes as long as its slowest process.
+        elapsed = float(agent.reducer.max(torch.tensor(time.perf_counter() - started, dtype=torch.float64)))
+        agent.wall_s += elapsed
+        steps = agent.collector.steps * agent.env.num_envs * agent.reducer.world_size  # the job's, this epoch
+        numbers = {
+            "epoch": numbers["epoch"],
+            "time/env_steps": numbers["time/env_steps"],
+            "time/wall_s": agent.wall_s,
+            "time/steps_per_s": steps / elapsed if elapsed > 0 else float("nan"),
+            **{k: v for k, v in numbers.items() if k not in ("epoch", "time/env_steps")},
+        }
+        history.append(numbers)
+        for log in logs:
+            log.write(numbers)
+        if bar is not None:
+            bar.set_postfix_str(f"return {describe(numbers['rollout/ep_return_mean'])}  {numbers['time/steps_per_s']:,.0f} steps/s")
+            bar.update(1)
+        if any([hook(numbers) is False for hook in hooks]):  # every hook runs (a list, not a generator)
+            break
+    return history
