@@ -1,6 +1,6 @@
 """Time to solve CartPole-v1: wall seconds (in-process and whole process) and env steps, 5 seeds.
 
-"Solved" (issue 3): the first epoch whose `rollout/ep_return_mean` >= 475 over at least 20 episodes
+"Solved": the first epoch whose `rollout/ep_return_mean` >= 475 over at least 20 episodes
 that finished in that epoch. In-process time is that epoch's `time/wall_s` (collect + update only:
 no imports, no env/policy construction); whole-process time runs the same training in a fresh
 `python` subprocess and times it from outside, interpreter start and imports included.
@@ -33,7 +33,7 @@ SEARCH_BUDGET_S = 8.0  # a candidate seed that has not solved after this many in
 
 
 def fast_config(**changes):
-    from reinforce import config as config_mod
+    from reinforce import presets
 
     # num_threads=None: keep the thread count this script set (--threads) instead of the config's 1
     cfg = dataclasses.replace(presets.preset("cartpole-fast"), num_threads=None)

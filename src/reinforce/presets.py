@@ -29,7 +29,7 @@ PRESETS: dict[str, Config] = {
         env_id="CartPole-v1", num_envs=512, steps_per_rollout=64, epochs=100, lr=0.3, gamma=0.99, hidden_sizes=(),
         reset_each_epoch=False, baseline="mean", normalize_advantages=True,
     ),
-    # Issue-4 benchmark pairs: the article's algorithm and settings ("-article": reward-to-go, no
+    # Benchmark pairs (docs/variants.md): the article's algorithm and settings ("-article": reward-to-go, no
     # baseline; linear policy, 32 envs, T 1000, lr 0.1 for discrete actions) against a variant with
     # GAE advantages, normalised advantages and observations, and many smaller updates ("-gae").
     "cartpole-v1-article": Config(env_id="CartPole-v1", epochs=31, hidden_sizes=()),
