@@ -107,8 +107,8 @@ def test_two_action_fast_path_equals_generic_categorical():
 
 
 def test_squashed_deterministic_act_is_squashed_mean():
-    policy = DiagonalGaussianPolicy(obs_dim=2, act_dim=2, hidden_sizes=(), squash=True, action_low=[-2.0, 0.0],
-                                    action_high=[4.0, 1.0])
+    low, high = [-2.0, 0.0], [4.0, 1.0]
+    policy = DiagonalGaussianPolicy(2, 2, hidden_sizes=(), squash=True, action_low=low, action_high=high)
     obs = torch.randn(4, 2)
     want = torch.tensor([1.0, 0.5]) + torch.tensor([3.0, 0.5]) * torch.tanh(policy.mu(obs).detach())
     torch.testing.assert_close(policy.act(obs, deterministic=True), want)

@@ -33,6 +33,7 @@ from reinforce.policies import Policy
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
+from reinforce.spaces import space_dims
 from reinforce.value import ValueFunction
 
 
@@ -40,6 +41,23 @@ def make_options(options: ReinforceOptions | None = None, **overrides: Any) -> R
     """`options` (a ReinforceOptions or a Config; only the algorithm's fields are kept) with `overrides`."""
     base = ReinforceOptions() if options is None else options.options
     return base.replace(**overrides) if overrides else base
+
+
+def check_policy_fits(policy: Policy, env: VecEnv) -> None:
+    """A clear ValueError when the policy's input or output size is not the env's."""
+    obs_dim, act, discrete = space_dims(env.single_observation_space, env.single_action_space)
+    outputs = getattr(policy, "n_actions" if discrete else "act_dim", None)
+    kind = "actions" if discrete else "action dimensions"
+    if outputs is None and hasattr(policy, "act_dim" if discrete else "n_actions"):
+        raise ValueError(
+            f"the env's actions are {'discrete' if discrete else 'continuous'} but the policy's are not; build it with "
+            "reinforce.make_policy(env.single_observation_space, env.single_action_space)"
+        )
+    if getattr(policy, "obs_dim", obs_dim) != obs_dim or (outputs is not None and outputs != act):
+        raise ValueError(
+            f"the policy takes {getattr(policy, 'obs_dim', '?')} observation values and gives {outputs} {kind}, but the env "
+            f"has {obs_dim} and {act}; build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
+        )
 
 
 class PolicyGradient:
@@ -61,6 +79,7 @@ class PolicyGradient:
         **overrides: Any,
     ):
         self.options = opts = make_options(options, **overrides)
+        check_policy_fits(policy, env)
         self.env, self.reducer = env, reducer
         self.device = torch.device(env.device)
         self.policy = policy.to(self.device)

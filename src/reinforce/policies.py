@@ -36,6 +36,8 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int] = (), activation:
 class Policy(nn.Module):
     """Maps observations (..., obs_dim) to an action distribution; subclasses implement `pi`.
 
+    pi(obs) -> distribution (sample / log_prob / entropy / mode); sample(obs) -> actions, the rollout's
+    draw; act(obs, deterministic=False) -> actions without autograd, the mode when deterministic.
     `obs_normalizer` (optional) is applied to every observation first; it is part of the module, so
     its statistics are saved and loaded with the weights.
     """
@@ -55,6 +57,7 @@ class Policy(nn.Module):
         raise NotImplementedError
 
     def forward(self, obs: torch.Tensor) -> Distribution:
+        """Same as `pi(obs)`."""
         return self.pi(obs)
 
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
@@ -67,10 +70,6 @@ class Policy(nn.Module):
         dist = self.pi(obs)
         return dist.mode if deterministic else dist.sample()
 
-    def entropy(self, dist: Distribution) -> torch.Tensor:
-        # kept until algorithm.py calls dist.entropy()
-        return dist.entropy()
-
 
 class CategoricalPolicy(Policy):
     """Softmax over `n_actions` logits; `hidden_sizes=()` is the article's linear policy.
@@ -80,6 +79,7 @@ class CategoricalPolicy(Policy):
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
+        """`logits` = mlp(obs_dim -> n_actions) with `hidden_sizes` and `activation` between layers."""
         super().__init__()
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         self.logits = mlp(self.obs_dim, self.n_actions, hidden_sizes, activation)
@@ -112,6 +112,7 @@ class DiagonalGaussianPolicy(Policy):
         action_low: Sequence[float] | torch.Tensor | None = None,
         action_high: Sequence[float] | torch.Tensor | None = None,
     ):
+        """`mu` = mlp(obs_dim -> act_dim); `log_std` starts at `log_std_init`; bounds default to ±1 when squashed."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self.obs_dim, self.act_dim, hidden_sizes, activation)

@@ -21,7 +21,9 @@ Saving an env for resuming a run (`state_dict` / `load_state_dict`) goes as far 
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import warnings
 from typing import Protocol
 
 import gymnasium as gym
@@ -120,16 +122,41 @@ def make_vec_env(
     elif backend == "envpool":
         env = EnvPoolVecEnv(spec.id, num_envs, seed=seed, device=device, env_kwargs=env_kwargs)
     else:
-        vec = gym.make_vec(
-            spec.id,
-            num_envs=num_envs,
-            vectorization_mode="async" if backend == "async" else "sync",
-            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-            **env_kwargs,
-        )
+        with warnings.catch_warnings(), missing_package_is_one_line(spec):
+            # Gymnasium calls any id with a higher version "out of date"; the article's CartPole-v0 and
+            # our swing-up v0 (another reward, not an old one) are used on purpose.
+            warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+            vec = gym.make_vec(
+                spec.id,
+                num_envs=num_envs,
+                vectorization_mode="async" if backend == "async" else "sync",
+                vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+                **env_kwargs,
+            )
         env = GymnasiumVecEnv(vec, seed=seed, device=device)
     _seed_torch(seed)
     return env
+
+
+# Where an env's optional dependency comes from: entry-point module prefix -> our extra.
+EXTRAS_BY_ENTRY_POINT = {
+    "gymnasium.envs.box2d": "box2d",
+    "gymnasium.envs.mujoco": "mujoco",
+    "ale_py": "atari",
+}
+
+
+@contextlib.contextmanager
+def missing_package_is_one_line(spec: gym.envs.registration.EnvSpec):
+    """Turn Gymnasium's DependencyNotInstalled (and a bare ImportError) while making `spec`'s env into
+    one ImportError naming the extra to install."""
+    try:
+        yield
+    except (gym.error.DependencyNotInstalled, ImportError) as err:
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+        extra = next((x for prefix, x in EXTRAS_BY_ENTRY_POINT.items() if entry.startswith(prefix)), None)
+        how = f"pip install 'reinforce[{extra}]'" if extra else f"install the package it names ({str(err).splitlines()[0]})"
+        raise ImportError(f"{spec.id} needs an optional package that is not installed: {how}") from None
 
 
 def from_env(env: gym.Env | gym.vector.VectorEnv, seed: int | None = None, device: torch.device | str = "cpu") -> VecEnv:

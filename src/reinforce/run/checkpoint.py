@@ -36,7 +36,7 @@ from torch import nn
 
 from reinforce.config import Config
 from reinforce.dist import runtime
-from reinforce.run.folder import CHECKPOINT, PREVIOUS
+from reinforce.run.folder import CHECKPOINT, PREVIOUS, RunWriteError
 from reinforce.run.rng import capture_rng, restore_rng
 
 FORMAT, VERSION = "reinforce.checkpoint", 1
@@ -50,7 +50,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, corrupt, unsafe or from another run."""
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(RunWriteError):
     """Writing a checkpoint failed (e.g. the disk is full); the previous checkpoint is untouched."""
 
 
@@ -107,7 +107,10 @@ def save_atomic(obj: Any, path: str | Path, keep_previous: Path | None = None) -
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only folder refuses this too; the hint below matters more
+            pass
         reason = err.strerror or str(err)
         raise CheckpointWriteError(err.errno, f"could not write {path} ({reason}); the file there before is intact") from err
 
@@ -155,7 +158,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{str(path)!r} is not a reinforce checkpoint")
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{str(path)!r} was written by a newer reinforce (format {payload['version']})")
+    check_structure(payload, path)
     return payload
+
+
+# What every checkpoint holds, with the type each entry must have.
+REQUIRED = {"config": dict, "agent": dict, "rng": dict, "trainer": dict}
+REQUIRED_AGENT = {"policy": dict, "optimizer": dict, "epoch": int, "env_steps": int}
+REQUIRED_RNG = {"torch": torch.Tensor, "numpy": dict, "python": dict}
+
+
+def check_structure(payload: dict[str, Any], path: str | Path) -> None:
+    """One CheckpointError naming the first missing or malformed entry of a checkpoint dict."""
+    for where, part, required in (("", payload, REQUIRED), ("agent.", payload.get("agent"), REQUIRED_AGENT),
+                                  ("rng.", payload.get("rng"), REQUIRED_RNG)):
+        for key, kind in required.items():
+            if not isinstance(part, dict) or key not in part:
+                raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: it has no {where}{key}")
+            if not isinstance(part[key], kind) or (kind is int and isinstance(part[key], bool)):
+                raise CheckpointError(f"checkpoint {str(path)!r} is damaged: {where}{key} is a {type(part[key]).__name__}")
+    for key in ("epoch", "env_steps"):
+        if payload["agent"][key] < 0:
+            raise CheckpointError(f"checkpoint {str(path)!r} is damaged: agent.{key} is {payload['agent'][key]}, not a count")
+    rng = payload["rng"]["torch"]
+    if rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise CheckpointError(f"checkpoint {str(path)!r} is damaged: its torch RNG state is not a byte tensor")
 
 
 def checkpoint_epoch(path: str | Path) -> int | None:
@@ -250,11 +277,13 @@ def restore_training_state(payload: dict[str, Any], agent: Any, path: str | Path
     collector, saved = agent.collector, payload.get("collector")
     # Envs continue exactly when their whole state came back, or only their RNG but every rollout resets.
     exact = saved is not None and saved["obs"] is not None and (level == "full" or (level == "rng" and collector.reset_each_epoch))
+    try:
+        restore_rng(payload["rng"])
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as err:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a damaged RNG state ({type(err).__name__}: {err})") from None
     if exact:
         collector.load_state_dict(saved)
-        restore_rng(payload["rng"])
         return level
-    restore_rng(payload["rng"])
     reseed(agent, int(payload["config"]["seed"]), rank)
     return "none"
 

@@ -14,9 +14,28 @@ CURVE = "curve.png"
 RUN_FILES = (METRICS, CURVE, POLICY, CHECKPOINT, PREVIOUS, f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", f"{POLICY}.tmp")
 
 
+class RunWriteError(OSError):
+    """Writing a run folder's file failed (a full disk, a read-only folder); what is on disk is intact
+    up to the last whole write (the last good checkpoint is never touched)."""
+
+
 def event_files(run_dir: str | Path) -> Sequence[Path]:
     """TensorBoard's event files in `run_dir`."""
     return sorted(Path(run_dir).glob("events.out.tfevents.*"))
+
+
+def is_prepared(run_dir: str | Path) -> bool:
+    """True if `run_dir` holds a config.toml and nothing else: a run set up but never started."""
+    return [p.name for p in Path(run_dir).iterdir()] == [CONFIG]
+
+
+def clear_stale_tmp(run_dir: str | Path) -> None:
+    """Remove the temporary files an interrupted atomic write left (their targets are intact)."""
+    for name in RUN_FILES:
+        if name.endswith(".tmp"):
+            (Path(run_dir) / name).unlink(missing_ok=True)
+    for path in Path(run_dir).glob(f"{METRICS}.tmp"):
+        path.unlink()
 
 
 def clear_run_files(run_dir: str | Path) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+import sys
 from pathlib import Path
 
 from reinforce.metrics import METRIC_NAMES, Metrics
-from reinforce.run.folder import event_files
+from reinforce.run.folder import RunWriteError
 
 
 def metric_columns(first: Metrics) -> list[str]:
@@ -16,7 +18,8 @@ def metric_columns(first: Metrics) -> list[str]:
 
 
 class MetricsWriter:
-    """Appends one CSV row per epoch and flushes it, so a crash keeps every finished epoch.
+    """Appends one CSV row per epoch, each with a single write and a flush, so a crash keeps every
+    finished epoch and can tear at most the last row (which `truncate_metrics` then drops).
 
     The columns are fixed by the first row written (or by the header of an existing file, when a
     resumed run appends to it); keys that appear only later are not written.
@@ -25,23 +28,23 @@ class MetricsWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._file = None
-        self._writer: csv.DictWriter | None = None
+        self._columns: list[str] | None = None
 
     def write(self, metrics: Metrics) -> None:
-        if self._writer is None:
-            columns = read_header(self.path) or metric_columns(metrics)
-            new = not self.path.exists() or self.path.stat().st_size == 0
+        text = io.StringIO()
+        if self._columns is None:
+            self._columns = read_header(self.path) or metric_columns(metrics)
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                csv.writer(text).writerow(self._columns)
             self._file = self.path.open("a", newline="")
-            self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore", restval="")
-            if new:
-                self._writer.writeheader()
-        self._writer.writerow(metrics)
+        csv.DictWriter(text, fieldnames=self._columns, extrasaction="ignore", restval="").writerow(metrics)
+        self._file.write(text.getvalue())
         self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-            self._file, self._writer = None, None
+            self._file, self._columns = None, None
 
 
 def read_header(path: Path) -> list[str] | None:
@@ -52,16 +55,20 @@ def read_header(path: Path) -> list[str] | None:
 
 
 def truncate_metrics(path: Path, epochs: int) -> int:
-    """Keep only the rows of epochs < `epochs` (a resumed run rewrites the ones after its checkpoint).
-
-    Returns the number of rows dropped. The file is replaced atomically.
+    """Keep exactly the rows of epochs 0 .. `epochs` - 1, once each: a resumed run rewrites the ones
+    after its checkpoint, and a row torn by a crash or a full disk (missing fields, a cut-off epoch
+    number) ends what is kept. Returns the number of rows dropped; the file is replaced atomically.
     """
     if not path.exists():
         return 0
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         columns, rows = reader.fieldnames, list(reader)
-    keep = [r for r in rows if r.get("epoch", "") != "" and int(float(r["epoch"])) < epochs]
+    keep = []
+    for row in rows:
+        if len(keep) == epochs or not _whole_row(row, columns) or _epoch_of(row) != len(keep):
+            break
+        keep.append(row)
     if len(keep) == len(rows):
         return 0
     tmp = path.with_name(path.name + ".tmp")
@@ -73,6 +80,17 @@ def truncate_metrics(path: Path, epochs: int) -> int:
     return len(rows) - len(keep)
 
 
+def _whole_row(row: dict, columns: list[str] | None) -> bool:
+    return None not in row and all(row.get(c) is not None for c in columns or [])
+
+
+def _epoch_of(row: dict) -> int | None:
+    try:
+        return int(float(row["epoch"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class TensorBoardWriter:
     """Scalars under the same names as `metrics.csv` (step = epoch) and the config as text.
 
@@ -81,7 +99,12 @@ class TensorBoardWriter:
     """
 
     def __init__(self, log_dir: Path, config_toml: str | None = None, start_epoch: int = 0):
-        from torch.utils.tensorboard import SummaryWriter  # imported lazily: it pulls in tensorboard
+        try:  # imported lazily: it pulls in tensorboard
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ImportError(
+                "TensorBoard logging needs the tensorboard package: pip install tensorboard (or pass --no-tensorboard)"
+            ) from None
 
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_epoch or None, flush_secs=30)
         if config_toml is not None:
@@ -102,7 +125,12 @@ class TensorBoardWriter:
 
 
 class RunLogger:
-    """Both logs together: `write(metrics)` once per epoch, `flush()` at checkpoints."""
+    """Both logs together: `write(metrics)` once per epoch, `flush()` at checkpoints.
+
+    metrics.csv is the record: failing to write it stops the run with a RunWriteError naming the
+    file and the errno. TensorBoard's events are a view of it: if they cannot be written (their
+    writer thread hits a full disk), they stop with a one-line warning and training goes on.
+    """
 
     def __init__(self, run_dir: Path, config_toml: str, start_epoch: int = 0, tensorboard: bool = True):
         self.csv = MetricsWriter(Path(run_dir) / "metrics.csv")
@@ -111,15 +139,26 @@ class RunLogger:
             self.tb = TensorBoardWriter(run_dir, config_toml if start_epoch == 0 else None, start_epoch)
 
     def write(self, metrics: Metrics) -> None:
-        self.csv.write(metrics)
-        if self.tb is not None:
-            self.tb.write(metrics)
+        try:
+            self.csv.write(metrics)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise RunWriteError(err.errno, f"could not write {self.csv.path} ({reason}, errno {err.errno})") from None
+        self._tb("write", metrics)
 
     def flush(self) -> None:
-        if self.tb is not None:
-            self.tb.flush()
+        self._tb("flush")
 
     def close(self) -> None:
         self.csv.close()
-        if self.tb is not None:
-            self.tb.close()
+        self._tb("close")
+
+    def _tb(self, method: str, *args: object) -> None:
+        if self.tb is None:
+            return
+        try:
+            getattr(self.tb, method)(*args)
+        except Exception as err:  # noqa: BLE001 - any failure of the event writer only ends the events
+            self.tb = None
+            print(f"reinforce: warning: TensorBoard events stopped ({type(err).__name__}: {err}); metrics.csv goes on",
+                  file=sys.stderr)

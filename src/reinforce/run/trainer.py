@@ -27,7 +27,6 @@ from reinforce.run.agent import Reinforce
 from reinforce.run.build import build
 from reinforce.run.checkpoint import (
     CheckpointError,
-    CheckpointWriteError,
     check_matches_config,
     checkpoint_epoch,
     gather_rank_states,
@@ -38,7 +37,7 @@ from reinforce.run.checkpoint import (
     save_checkpoint,
     training_state,
 )
-from reinforce.run.folder import CHECKPOINT, CONFIG, METRICS, POLICY, PREVIOUS, clear_run_files
+from reinforce.run.folder import CHECKPOINT, CONFIG, METRICS, POLICY, PREVIOUS, RunWriteError, clear_run_files, clear_stale_tmp, is_prepared
 from reinforce.run.logger import RunLogger, truncate_metrics
 from reinforce.run.loop import describe, fit, progress_bar
 from reinforce.run.signals import GracefulStop
@@ -99,7 +98,8 @@ def resume(
     """Continue the run in `run_dir` from its checkpoint; returns the metrics of the new epochs.
 
     `epochs` raises (or lowers) the run's total; by default the checkpoint's `checkpoint_every` is
-    kept. A folder with a config.toml but no checkpoint yet starts from epoch 0.
+    kept. A folder prepared for a run (config.toml and nothing else, as `--seeds` leaves it) starts
+    from epoch 0; a folder with a run's files but no checkpoint is refused and left as it is.
     """
     out = Path(run_dir)
     rank, world, _ = runtime.init_from_env()
@@ -110,6 +110,9 @@ def resume(
             raise FileNotFoundError(f"{str(out)!r} is not a run folder: it has no config.toml")
         cfg = config_mod.load(out)
         payload = load_for_resume(out)
+        if payload is None and not is_prepared(out):
+            raise FileNotFoundError(f"no checkpoint in {out}; start a new run with --out NEW or drop --resume")
+        clear_stale_tmp(out)  # a kill mid-write leaves these; the files they were to replace are intact
         every = checkpoint_every
         if payload is not None:
             check_matches_config(payload, cfg, out / CHECKPOINT)
@@ -118,9 +121,7 @@ def resume(
         if epochs is not None and epochs != cfg.epochs:
             cfg = cfg.replace(epochs=epochs)
             config_mod.save(cfg, out / CONFIG)
-        if payload is None:
-            clear_run_files(out)  # a start from scratch: drop rows and events of an earlier attempt
-        else:
+        if payload is not None:
             truncate_metrics(out / METRICS, int(payload["agent"]["epoch"]))
         return cfg, payload, every
 
@@ -141,8 +142,6 @@ def resume(
                 "with freshly reset envs, so it will not match an uninterrupted run exactly",
                 file=sys.stderr,
             )
-    elif not quiet and main:
-        print(f"reinforce: no checkpoint in {out} yet: starting it from epoch 0", file=sys.stderr)
     if agent.epoch >= cfg.epochs:
         env.close()
         if main:
@@ -242,8 +241,8 @@ class Session:
                     history = fit(agent, cfg.epochs - start, hooks=[self.after_epoch(logger)], logs=[logger] if logger else [], bar=bar)
                 except FloatingPointError as err:
                     raise FloatingPointError(f"{err}. Training stopped; {self.where_to_resume()}") from None
-                except CheckpointWriteError as err:
-                    raise CheckpointWriteError(
+                except RunWriteError as err:
+                    raise RunWriteError(
                         err.errno, f"{err.strerror}. Training stopped after {agent.epoch} epochs; {self.where_to_resume()}"
                     ) from None
             if logger is not None:
@@ -251,8 +250,8 @@ class Session:
             if self.last_checkpoint != agent.epoch:
                 try:
                     self.checkpoint()
-                except CheckpointWriteError as err:
-                    raise CheckpointWriteError(err.errno, f"{err.strerror}; {self.where_to_resume()}") from None
+                except RunWriteError as err:
+                    raise RunWriteError(err.errno, f"{err.strerror}; {self.where_to_resume()}") from None
             runtime.broadcast_from_main(lambda: save_atomic(agent.policy.state_dict(), self.out / POLICY))
         finally:
             if logger is not None:
