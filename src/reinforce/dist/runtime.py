@@ -11,6 +11,7 @@ See docs/distributed.md; the job-wide statistics are in `reinforce.dist.reducer`
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import pickle
@@ -92,6 +93,10 @@ def init_from_env(device: str | torch.device | None = None, timeout: float | Non
     store, _, _ = next(dist.rendezvous("env://", rank, world_size, timeout=limit))
     store = dist.PrefixStore(f"reinforce/attempt{restart_count()}", store)
     dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=limit)
+    # Leave the group before the interpreter tears down: a rank that exits with the group still up
+    # (say after rank 0 refused the run folder) otherwise dies in C++ with SIGABRT, and torchrun
+    # reports that crash instead of the real exit code.
+    atexit.register(destroy)
     return rank, world_size, local_rank
 
 
@@ -135,7 +140,7 @@ def restart_count() -> int:
 # On a failed collective, wait this long before raising: torchrun (polling every 0.1 s) then sees the
 # rank that really failed first and names it as the "Root Cause" (it picks the earliest failure, to
 # the second), instead of this rank, whose error is only a consequence.
-PEER_FAILURE_GRACE_S = 2.0
+PEER_FAILURE_GRACE_S = 0.5
 
 
 def collective(what: str, fn: Callable[[], T]) -> T:

@@ -201,13 +201,14 @@ class Session:
         self.main = runtime.is_main_process()  # rank 0 (or the only process) writes and prints
         self.quiet, self.checkpoint_every, self.tensorboard = quiet or not self.main, checkpoint_every, tensorboard
         self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
-        self.stop = GracefulStop()
+        self.stop = GracefulStop(announce=self.main)
         self.stopping = False
 
     def checkpoint(self) -> None:
         """Every rank calls this (a collective when distributed); rank 0 writes the file."""
-        state = gather_rank_states(training_state(self.cfg, self.agent, self.checkpoint_every))
-        runtime.broadcast_from_main(lambda: save_checkpoint(self.out, state))  # a failed write stops every rank
+        with self.stop.critical():  # a second Ctrl-C waits until the checkpoint is on disk
+            state = gather_rank_states(training_state(self.cfg, self.agent, self.checkpoint_every))
+            runtime.broadcast_from_main(lambda: save_checkpoint(self.out, state))  # a failed write stops every rank
         self.last_checkpoint = self.agent.epoch
 
     def where_to_resume(self) -> str:
