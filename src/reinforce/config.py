@@ -123,11 +123,16 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
+MAX_LAYER_WIDTH = 65_536  # wider layers of a policy MLP are a typo, and would try to allocate gigabytes
+
+
 def _sizes(name: str, value: Any, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if not isinstance(value, tuple) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
-        raise ValueError(f"{name} must be a list of integers >= 1, got {value!r}")
+    if not isinstance(value, tuple) or not all(
+        isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= MAX_LAYER_WIDTH for h in value
+    ):
+        raise ValueError(f"{name} must be a list of integers in [1, {MAX_LAYER_WIDTH}], got {value!r}")
 
 
 def validate_options(o: ReinforceOptions) -> None:

@@ -16,6 +16,10 @@ from reinforce.policies import Policy
 from reinforce.envs.vector import VecEnv
 
 
+class EnvStepError(ValueError):
+    """The environment's own `step` raised (a bug or a bad state in the env, not in the learner)."""
+
+
 @dataclass
 class Batch:
     """One rollout. T = steps per env, E = envs."""
@@ -140,7 +144,13 @@ class RolloutCollector:
         with torch.inference_mode():
             for t in range(T):
                 action_E = self.policy.sample(obs_E)
-                next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
+                try:
+                    next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
+                except EnvStepError:
+                    raise
+                except Exception as err:  # the env's own code failed: say so in one line, where and how
+                    name = getattr(getattr(self.env, "spec", None), "id", None) or type(self.env).__name__
+                    raise EnvStepError(f"{name}'s step raised {type(err).__name__} at rollout step {t}: {err}") from err
                 obs_TE[t] = obs_E
                 actions_TE[t] = action_E
                 rewards_TE[t] = reward_E

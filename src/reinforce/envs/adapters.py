@@ -56,7 +56,14 @@ class _NumpyVecEnv:
 
     def _obs(self, obs: Any) -> np.ndarray:
         """(E, obs_dim) float32, a copy: the backend may reuse its output buffers on the next call."""
-        return np.array(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim)
+        array = np.array(obs, dtype=np.float32)
+        if array.size != self.num_envs * self.obs_dim:
+            name = getattr(self.spec, "id", None) or "the env"
+            raise ValueError(
+                f"{name} returned observations of shape {array.shape}, but its observation space "
+                f"{self.single_observation_space} means {self.num_envs} × {self.obs_dim} values"
+            )
+        return array.reshape(self.num_envs, self.obs_dim)
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(array, dtype=dtype, device=self.device)
