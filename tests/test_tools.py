@@ -1,6 +1,7 @@
 """Experiment tooling: config files and flags, evaluate, record, TensorBoard, several seeds, summary tables."""
 import dataclasses
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from reinforce.config import Config
 from reinforce.presets import preset
 from reinforce.tools.evaluate import evaluate_run, load_run_policy, run_episodes
 from reinforce.tools.plotting import load_runs, plot_runs
-from reinforce.tools.seeds import parse_seeds
+from reinforce.tools.seeds import parse_seeds, run_parallel
 from reinforce.tools.summary import summarize, to_markdown, write_summary
 from reinforce.run.trainer import train
 from reinforce.envs.vector import make_vec_env
@@ -132,6 +133,45 @@ def test_evaluation_uses_the_saved_normaliser_and_never_updates_it(normalised_ru
     assert torch.equal(torch.get_rng_state(), rng)  # the caller's torch RNG is left as it was
 
 
+def damaged_copy(run, tmp_path, change):
+    """A copy of `run` whose checkpoint.pt (and policy.pt, if `change` takes a state_dict) is altered."""
+    copy = tmp_path / "damaged"
+    shutil.copytree(run, copy)
+    payload = torch.load(copy / "checkpoint.pt", weights_only=True)
+    change(payload)
+    torch.save(payload, copy / "checkpoint.pt")
+    return copy
+
+
+def test_evaluate_refuses_a_policy_with_nan_weights(normalised_run, tmp_path, capsys):
+    name = "logits.0.weight"  # the linear policy's weight matrix
+
+    def poison(payload):
+        payload["agent"]["policy"][name][0, 0] = float("nan")
+
+    run = damaged_copy(normalised_run, tmp_path, poison)
+    with pytest.raises(ValueError, match=rf"checkpoint.pt.*tensor '{name}' holds 1 NaN or infinite value "):
+        evaluate_run(run, 3)
+    assert main(["evaluate", str(run), "--episodes", "3"]) == 2  # today: a normal-looking mean return
+    assert "is broken" in one_line_error(capsys)
+    (run / "checkpoint.pt").unlink()  # policy.pt alone: the same check, an inf in the normaliser's statistics
+    state = torch.load(run / "policy.pt", weights_only=True)
+    state["obs_normalizer.var"][1] = float("inf")
+    torch.save(state, run / "policy.pt")
+    with pytest.raises(ValueError, match=r"policy.pt.*'obs_normalizer.var' holds 1 NaN or infinite"):
+        load_run_policy(run)
+
+
+def test_evaluate_refuses_a_negative_epoch_count(normalised_run, tmp_path):
+    run = damaged_copy(normalised_run, tmp_path, lambda payload: payload["agent"].update(epoch=-5))
+    # checkpoint.py may refuse it first as damaged; either way one ValueError naming the file and -5
+    with pytest.raises(ValueError, match=r"epoch.*-5|-5.*epoch") as err:
+        evaluate_run(run, 2)
+    assert "checkpoint.pt" in str(err.value)
+    with pytest.raises(ValueError, match="num_envs must be >= 1"):
+        evaluate_run(normalised_run, 2, num_envs=0)
+
+
 # -- record -----------------------------------------------------------------------------------------
 def test_record_gif_for_cartpole_and_swingup(normalised_run, tmp_path, capsys):
     from PIL import Image
@@ -165,6 +205,41 @@ def test_record_mp4_without_ffmpeg_names_the_extra(normalised_run, tmp_path, cap
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("GLFWError: X11: The DISPLAY environment variable is missing"),
+        ImportError("Cannot initialize a EGL device display. This likely means that your EGL driver does not support"),
+        AttributeError("'NoneType' object has no attribute 'glGetError'"),
+    ],
+)
+def test_record_without_a_display_says_set_mujoco_gl(normalised_run, tmp_path, capsys, monkeypatch, error):
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    def render(self):
+        raise error
+
+    monkeypatch.setattr(CartPoleEnv, "render", render)  # what MuJoCo's renderer raises on a headless machine
+    with pytest.raises(record_mod.NoDisplayError, match="set MUJOCO_GL=egl"):
+        record_mod.record_run(normalised_run, tmp_path / "p.gif")
+    assert main(["record", str(normalised_run), "--out", str(tmp_path / "p.gif")]) == 2
+    assert "rendering MuJoCo needs a display; on a headless machine set MUJOCO_GL=egl (or osmesa)" in one_line_error(capsys)
+    assert not list(tmp_path.iterdir())  # no GIF and no temporary file left
+
+
+def test_record_passes_other_errors_unchanged(normalised_run, tmp_path, monkeypatch):
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    def render(self):
+        raise ZeroDivisionError("a bug of the env")
+
+    monkeypatch.setattr(CartPoleEnv, "render", render)
+    with pytest.raises(ZeroDivisionError, match="a bug of the env"):
+        record_mod.record_run(normalised_run, tmp_path / "p.gif")
+    with pytest.raises(ValueError, match="fps must be > 0"):
+        record_mod.record_run(normalised_run, tmp_path / "p.gif", fps=0)
+
+
 # -- TensorBoard ------------------------------------------------------------------------------------
 def test_tensorboard_events_hold_the_metrics_and_the_config(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -189,6 +264,8 @@ def test_parse_seeds():
     for bad in ("a", "3-1", "0-"):
         with pytest.raises(ValueError, match="--seeds"):
             parse_seeds(bad)
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        run_parallel([], jobs=0)
 
 
 def test_seeds_run_in_parallel_processes_and_are_summarised(tmp_path, capsys):
@@ -223,6 +300,8 @@ def test_summary_counts_epochs_to_threshold():
     assert list(table["best_return"]) == [196, 80] and table["threshold"].iloc[0] == 195
     assert "1 of 2 reached 195, after 3.0 epochs on average" in to_markdown(table)
     assert list(summarize(frame, threshold=90)["epochs_to_threshold"].fillna(-1)) == [2, -1]
+    two_envs = frame.assign(env_id=["CartPole-v0"] * 4 + ["CartPole-v1"] * 4)  # thresholds 195 and 475
+    assert "1 of 2 reached their threshold" in to_markdown(summarize(two_envs))
 
 
 def test_runs_are_read_once_for_plot_and_summary(tmp_path):

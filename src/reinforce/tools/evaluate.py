@@ -26,7 +26,7 @@ from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_chec
 from reinforce.run.build import policy_for
 from reinforce.tools.episodes import run_episodes
 
-__all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "evaluate_run", "format_json", "format_table", "load_run_policy",
+__all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "check_finite_state", "evaluate_run", "format_json", "format_table", "load_run_policy",
            "quiet_make", "read_run_config", "run_episodes"]
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
@@ -63,14 +63,32 @@ def _saved_policy(run: Path, cfg: Config) -> tuple[dict, int | None, Path]:
         source = run / CHECKPOINT
         payload = load_checkpoint(source)
         check_matches_config(payload, cfg, source)
-        return payload["agent"]["policy"], int(payload["agent"]["epoch"]), source
+        epoch = payload["agent"]["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch {epoch!r} in {str(source)!r} is not a valid epoch count")
+        return check_finite_state(payload["agent"]["policy"], source), epoch, source
     if (run / "policy.pt").exists():
         source = run / "policy.pt"
         state = load_safely(source)
         if not isinstance(state, dict):
             raise ValueError(f"{str(source)!r} is not a policy state_dict")
-        return state, None, source
+        return check_finite_state(state, source), None, source
     raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
+
+
+def check_finite_state(state: dict, source: str | Path) -> dict:
+    """`state` if all its floating-point tensors (weights, normaliser statistics) are finite, else a
+    ValueError naming the file and the first tensor with a NaN or inf: such a policy's actions are
+    meaningless, yet its episodes would still produce a normal-looking mean return."""
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(
+                f"the policy in {str(source)!r} is broken: tensor {name!r} holds {bad} NaN or infinite value"
+                f"{'s' if bad != 1 else ''} (training diverged; evaluate an earlier checkpoint or retrain, "
+                "e.g. with a lower lr)"
+            )
+    return state
 
 
 def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env: VecEnv | None = None) -> LoadedPolicy:
@@ -119,8 +137,8 @@ def evaluate_run(
     """
     require_int("episodes", episodes, 1)
     cfg = read_run_config(run_dir)
-    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
-    num_envs = num_envs or min(episodes, 16)
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else require_int("seed", seed, 0)
+    num_envs = min(episodes, 16) if num_envs is None else require_int("num_envs", num_envs, 1)
     backend = cfg.backend if backend is None else backend
     with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
         env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device)

@@ -7,9 +7,11 @@ would already show the next episode's start, while the collected list still hold
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from gymnasium.wrappers import RenderCollection
 
-from reinforce.checks import require_int
+from reinforce.checks import require_finite, require_int
 from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
 from reinforce.tools.episodes import run_episodes
 from reinforce.tools.evaluate import EVAL_SEED_OFFSET, load_run_policy, read_run_config
@@ -29,6 +31,49 @@ VIDEO_EXTRA = "reinforce[video]"
 
 class MissingExtraError(ImportError):
     """An optional dependency is needed for what was asked."""
+
+
+class NoDisplayError(ImportError):
+    """Rendering needs an OpenGL context that this machine cannot open (no display, no EGL).
+
+    An ImportError, as a missing extra is: the fix is to make another GL backend available."""
+
+
+# Words of the errors MuJoCo, GLFW, EGL and OSMesa raise when no OpenGL context can be created.
+_GL_ERROR = re.compile(r"\b(e?gl|glfw\w*|glx|osmesa|opengl|display|gladloadgl)\b|mujoco_gl|(?-i:\bgl[A-Z])", re.IGNORECASE)
+NO_DISPLAY_HINT = "rendering MuJoCo needs a display; on a headless machine set MUJOCO_GL=egl (or osmesa)"
+
+
+def _chain(err: BaseException | None):
+    """`err` and the exceptions it was raised from or while handling (a `from None` hides, not drops, them)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _looks_like_gl(err: BaseException, paths: tuple[str, ...]) -> bool:
+    text = f"{type(err).__name__} {err}"
+    for path in paths:  # a folder named "display-test" in a message is not a GL error
+        text = text.replace(path, "")
+    return bool(_GL_ERROR.search(text))
+
+
+@contextlib.contextmanager
+def display_errors_are_one_line(*paths: str | Path):
+    """Turn an error from opening an OpenGL context (MuJoCo rendering without a display) into one
+    NoDisplayError saying to set MUJOCO_GL; every other error passes unchanged. `paths` (the run
+    folder, the output file) are ignored in the messages."""
+    try:
+        yield
+    except Exception as err:
+        ignored = tuple(str(p) for p in paths)
+        cause = next((e for e in _chain(err) if _looks_like_gl(e, ignored)), None)
+        if cause is None or isinstance(err, NoDisplayError):
+            raise
+        reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:160]  # one line, however long the original
+        raise NoDisplayError(f"{NO_DISPLAY_HINT} ({reason})") from err
 
 
 def check_output(out: str | Path) -> str:
@@ -99,13 +144,16 @@ def record_run(
     require_int("episodes", episodes, 1)
     if max_steps is not None:
         require_int("max_steps", max_steps, 1)
+    if fps is not None:
+        fps = require_finite("fps", fps, 0, low_open=True)
     cfg = read_run_config(run_dir)
-    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else require_int("seed", seed, 0)
     # Off-screen rendering needs no display; without this SDL complains on headless machines.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     out = Path(out)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")  # imageio picks the format from the suffix
-    with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
+    # fork_rng: building and sampling leave the caller's torch RNG as it was
+    with torch.random.fork_rng(devices=[]), display_errors_are_one_line(run_dir, out, tmp):
         env = _frame_env(cfg.env_id, max_steps)
         writer = None
         try:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
+from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.dist.launch import available_cores
 from reinforce.run.folder import clear_run_files
@@ -73,6 +74,9 @@ def run_parallel(
     SIGINT (Ctrl-C reaches the children too) or SIGTERM (forwarded to them): the running seeds
     finish their epoch and checkpoint, the ones not started yet are not started.
     """
+    for name, value in (("jobs", jobs), ("checkpoint_every", checkpoint_every), ("epochs", epochs)):
+        if value is not None:
+            require_int(name, value, 1)
     jobs = max(1, min(jobs or available_cores(), len(run_dirs)))
     threads = max(1, available_cores() // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

@@ -60,7 +60,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     threshold = table["threshold"].dropna()
     line = f"{len(table)} run{'s' if len(table) != 1 else ''}: final return {final.mean():.1f} ± {final.std(ddof=0):.1f} (mean ± std)"
     if len(threshold):
-        line += f"; {len(reached)} of {len(table)} reached {threshold.iloc[0]:g}"
+        levels = threshold.unique()  # runs of several envs: one threshold each
+        line += f"; {len(reached)} of {len(table)} reached {f'{levels[0]:g}' if len(levels) == 1 else 'their threshold'}"
         if len(reached):
             line += f", after {reached.mean():.1f} epochs on average"
     lines += ["", line]
