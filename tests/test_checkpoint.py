@@ -254,7 +254,7 @@ def test_out_of_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path,
     monkeypatch.setattr(ckpt_mod, "_write_file", full_disk)
     run = tmp_path / "run"
     argv = ["train", "--epochs", "6", "--num-envs", "2", "--steps-per-rollout", "30", "--checkpoint-every", "2"]
-    assert main([*argv, "--out", str(run), "--quiet", "--no-tensorboard"]) == 2
+    assert main([*argv, "--out", str(run), "--quiet", "--no-tensorboard"]) == 1  # a full disk is a runtime failure: exit 1
     err = one_line_error(capsys)
     assert "No space left on device" in err and "last good checkpoint (end of epoch 1)" in err
     assert ckpt_mod.checkpoint_epoch(run / "checkpoint.pt") == 2 and not list(run.glob("*.tmp"))

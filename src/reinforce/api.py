@@ -10,7 +10,7 @@ from reinforce.presets import PRESETS, preset
 from reinforce.run.agent import Reinforce
 from reinforce.run.build import build
 from reinforce.run.checkpoint import check_matches_config, load_checkpoint, load_module_state, load_safely, restore_training_state
-from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY
+from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY, fresh_folder
 from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY
 from reinforce.run.trainer import train as train_run
 from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, run_episodes
@@ -28,15 +28,6 @@ def resolve(config_or_preset: Config | str | Path, **overrides: Any) -> Config:
     else:
         raise ValueError(f"{config_or_preset!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a config file")
     return cfg.replace(**overrides) if overrides else cfg
-
-
-def fresh_folder(base: Path) -> Path:
-    """`base`, or `base-2`, `base-3`, ... : the first that does not exist or is empty."""
-    candidate, k = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        k += 1
-        candidate = base.with_name(f"{base.name}-{k}")
-    return candidate
 
 
 def train(

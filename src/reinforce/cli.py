@@ -1,4 +1,4 @@
-"""Command line: `reinforce train | evaluate | record | plot`.
+"""Command line: `reinforce train | evaluate | record | plot | presets` (parsers in cliparse.py).
 
     reinforce train --preset cartpole                       # one run -> runs/cartpole-seed0/
     reinforce train --config run.toml lr=0.05 epochs=50     # a config file plus KEY=VALUE overrides
@@ -7,111 +7,86 @@
     reinforce evaluate runs/cartpole-seed0 --episodes 100 --json
     reinforce record runs/cartpole-seed0 --out policy.gif
     reinforce plot runs/cartpole/seed* --out cartpole.png   # mean, 95% band, summary table
+    reinforce presets                                       # every preset's env and settings
+
+Exit codes: 0 done (or stopped by a signal after a checkpoint, or stdout closed early, as by `| head`),
+1 a runtime failure (a full disk), 2 the user's input, 3 another rank failed, 130 a second Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
 from reinforce import presets
-from reinforce.cliflags import add_config_flags, flag_overrides
+from reinforce.cliflags import flag_overrides
+from reinforce.cliparse import parser, subparser, unrecognized
+from reinforce.run.folder import CHECKPOINT, RunWriteError
 
 # Errors a user can cause with their input or environment: reported in one line, never as a traceback.
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ImportError)
 RESUME_COMPATIBLE = {"epochs"}  # config flags that may accompany --resume
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a policy and write a run folder",
-        description="Train from a preset or a TOML config file; flags and KEY=VALUE arguments override single settings.",
-    )
-    start = p.add_argument_group("what to run")
-    start.add_argument("--preset", choices=sorted(presets.PRESETS), help="starting configuration (default cartpole)")
-    start.add_argument("--config", type=Path, metavar="TOML", help="starting configuration from a file (e.g. RUN/config.toml)")
-    start.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run (or a folder of seed runs)")
-    start.add_argument("--seeds", metavar="LIST", help="several seeds in parallel processes, e.g. 0-4 or 0,3,7")
-    start.add_argument("--jobs", type=int, help="parallel processes for --seeds (default: number of cores)")
-    start.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (runs torchrun)")
-    start.add_argument("--max-restarts", type=int, default=0, metavar="K",
-                       help="with --nproc: after a failure, restart all processes from the last checkpoint, up to K times")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, help="run folder (default runs/<preset>-seed<seed>; with --seeds the parent folder)")
-    out.add_argument("--force", action="store_true", help="overwrite an existing run folder")
-    out.add_argument("--checkpoint-every", type=int, metavar="K", help="write a checkpoint every K epochs (default 10)")
-    out.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="do not write TensorBoard event files")
-    out.add_argument("--quiet", action="store_true", help="no progress bar: print only the final summary line")
-    out.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw curve.png")
-    add_config_flags(p)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, values read as TOML (hidden_sizes=[32,32])")
-
-
-def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="return and length statistics of a run's policy on fresh episodes")
-    p.add_argument("run", type=Path, metavar="RUN_DIR")
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--seed", type=int, help="env and sampling seed (default: the run's seed + 1000)")
-    p.add_argument("--num-envs", type=int, help="parallel envs (default min(episodes, 16))")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--backend", choices=config_mod.BACKENDS, help="vector env backend (default: the run's); sync = Gymnasium's own env")
-
-
-def _record_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("record", help="render a run's policy to a GIF or MP4")
-    p.add_argument("run", type=Path, metavar="RUN_DIR")
-    p.add_argument("--out", type=Path, required=True, help="policy.gif or policy.mp4 (MP4 needs reinforce[video])")
-    p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
-    p.add_argument("--seed", type=int, help="env and sampling seed (default: the run's seed + 1000)")
-    p.add_argument("--max-steps", type=int, help="cut each episode after this many steps")
-    p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
-
-
-def _plot_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="plot the learning curve of run folders and write a summary table")
-    p.add_argument("runs", nargs="+", type=Path, help="run folders; several seeds give a mean and a 95%% bootstrap band")
-    p.add_argument("--out", type=Path, help="PNG path (default: curve.png in the first run folder)")
-    p.add_argument("--x", default="epoch", choices=["epoch", "time/env_steps", "time/wall_s"])
-    p.add_argument("--threshold", type=float, help="return for 'epochs to threshold' (default: the env's reward_threshold)")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reinforce", description="REINFORCE policy gradients on Gymnasium.")
-    sub = p.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    _evaluate_parser(sub)
-    _record_parser(sub)
-    _plot_parser(sub)
-    return p
-
-
 # -- train ----------------------------------------------------------------------------------------
-def resolve_config(args: argparse.Namespace) -> config_mod.Config:
-    """Preset or --config file, then flags, then KEY=VALUE overrides (unknown keys fail with a suggestion)."""
-    if args.preset and args.config:
-        raise ValueError("give either --preset or --config, not both")
-    cfg = config_mod.load(args.config) if args.config else presets.preset(args.preset or "cartpole")
+def _changes(args: argparse.Namespace) -> dict:
     changes = flag_overrides(args)
     for text in args.overrides:
         key, value = config_mod.parse_override(text)
         changes[key.replace("-", "_")] = value
+    return changes
+
+
+def resolve_config(args: argparse.Namespace) -> config_mod.Config:
+    """Preset, --config file or (with only --env) the defaults for any env; then flags, then KEY=VALUE
+    overrides (unknown keys fail with a suggestion)."""
+    if args.preset and args.config:
+        raise ValueError("give either --preset or --config, not both")
+    changes = _changes(args)
+    if args.config:
+        cfg = config_mod.load(args.config)
+    elif args.preset is None and "env_id" in changes:
+        cfg = presets.defaults_for_env(changes["env_id"])
+    else:
+        cfg = presets.preset(args.preset or "cartpole")
     return config_mod.from_dict({**cfg.to_dict(), **changes}) if changes else cfg
 
 
-def _run_name(args: argparse.Namespace) -> str:
-    if not args.config:
-        return args.preset or "cartpole"
-    path = Path(args.config).resolve()
-    # RUN/config.toml (or RUN itself): name the repeat after the run folder.
-    if path.is_dir():
-        return f"{path.name}-repeat"
-    return f"{path.parent.name}-repeat" if path.name == "config.toml" else path.stem
+def _uses_env_defaults(args: argparse.Namespace) -> bool:
+    return not args.preset and not args.config and "env_id" in _changes(args)
+
+
+def _run_name(args: argparse.Namespace, cfg: config_mod.Config) -> str:
+    """The default folder's name: the preset's (with the env if another was chosen), the env's, or the config file's."""
+    env_name = cfg.env_id.split("/")[-1]
+    if args.config:
+        path = Path(args.config).resolve()
+        # RUN/config.toml (or RUN itself): name the repeat after the run folder.
+        if path.is_dir():
+            return f"{path.name}-repeat"
+        return f"{path.parent.name}-repeat" if path.name == "config.toml" else path.stem
+    if _uses_env_defaults(args):
+        return env_name
+    name = args.preset or "cartpole"
+    return name if presets.PRESETS[name].env_id == cfg.env_id else f"{name}-{env_name}"
+
+
+def _default_folder(args: argparse.Namespace, base: Path) -> Path:
+    """`base`, or a fresh sibling when it holds another run (the choice of rank 0, whose disk it is);
+    with --force, `base` itself."""
+    from reinforce.run.folder import fresh_folder
+    from reinforce.dist import runtime
+
+    if args.force:
+        return base
+    out = runtime.broadcast_from_main(lambda: fresh_folder(base))
+    if out != base and not args.quiet and runtime.is_main_process():
+        print(f"reinforce: {base} holds another run; this one goes to {out}", flush=True)
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -137,9 +112,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args)
     cfg = resolve_config(args)
+    if _uses_env_defaults(args) and not args.quiet and runtime.is_main_process():
+        # stdout, not stderr: a start that fails (an env without support) stays one line on stderr
+        print(f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)} (the defaults for "
+              "any env, with your flags); see reinforce presets", flush=True)
     if args.seeds is not None:
         return _train_seeds(args, cfg)
-    out = args.out or Path("runs") / f"{_run_name(args)}-seed{cfg.seed}"
+    out = args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
     train(
         cfg,
         out,
@@ -173,7 +152,10 @@ def _resume(args: argparse.Namespace) -> int:
             "--no-plot and --no-tensorboard can go with it"
         )
     run, epochs = args.resume, flag_overrides(args).get("epochs")
-    if not (run / "config.toml").exists() and seed_dirs(run):
+    seeds = not (run / "config.toml").exists() and seed_dirs(run)
+    if epochs is not None:
+        runtime.broadcast_from_main(lambda: _check_not_fewer(seed_dirs(run) if seeds else [run], epochs))
+    if seeds:
         dirs = seed_dirs(run)
         codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs)
         return _finish_seeds(run, dirs, codes, stopped)
@@ -183,13 +165,26 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_not_fewer(dirs: list[Path], epochs: int) -> None:
+    """Refuse `--epochs N` below what a checkpoint has done: it would rewrite config.toml for nothing."""
+    from reinforce.run.checkpoint import checkpoint_epoch
+
+    for d in dirs:
+        done = checkpoint_epoch(d / CHECKPOINT) if (d / CHECKPOINT).is_file() else None
+        if done is not None and epochs < done:
+            raise ValueError(
+                f"{d} has already trained {done} epochs; --epochs {epochs} cannot undo them: pass --epochs {done} or "
+                "more (its config.toml is unchanged)"
+            )
+
+
 def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from reinforce.tools.seeds import parse_seeds, prepare_seeds, run_parallel
 
     if "seed" in flag_overrides(args) or any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
         raise ValueError("give either --seed or --seeds, not both")
     seeds = parse_seeds(args.seeds)
-    root = args.out or Path("runs") / _run_name(args)
+    root = args.out or _default_folder(args, Path("runs") / _run_name(args, cfg))
     dirs = prepare_seeds(cfg, seeds, root, force=args.force)
     print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
     codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard)
@@ -236,13 +231,19 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from reinforce.tools.plotting import load_runs, plot_runs
+    from reinforce.tools.plotting import default_plot_path, load_runs, plot_runs
     from reinforce.tools.summary import write_summary
 
     runs = load_runs(args.runs)
-    out = plot_runs(args.runs, args.out or args.runs[0] / "curve.png", x=args.x, threshold=args.threshold, runs=runs)
+    out = plot_runs(args.runs, args.out or default_plot_path(args.runs), x=args.x, threshold=args.threshold, runs=runs)
     csv_path, md_path = write_summary(runs, out, args.threshold)
     print(f"wrote {out}, {csv_path.name} and {md_path.name}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    print(presets.table())
+    print("\nreinforce train --preset NAME trains one; --env ID without --preset takes the last row's settings.")
     return 0
 
 
@@ -262,7 +263,37 @@ def _rank_prefix() -> str:
     return f"rank {os.environ.get('RANK', '0')} of {world}: " if world > 1 else ""
 
 
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "plot": cmd_plot, "presets": cmd_presets}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here, not as an "Exception ignored" at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+    except SystemExit:  # --help, --version, a usage error: their output may meet a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_closed()
+        raise
+
+
+def _stdout_closed() -> int:
+    """The reader went away (`reinforce evaluate RUN | head -2`): stop quietly with exit 0, as `head`
+    asked for no more; later writes go to /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (a test's capture)
+        pass
+    return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc N` hands them to torchrun
@@ -270,9 +301,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
-        p.error(f"unrecognized arguments: {' '.join(extra)}")
+        command = subparser(p, args.command)
+        command.error(unrecognized(command, extra))
+    with warnings.catch_warnings():
+        if getattr(args, "quiet", False):  # --quiet promises the summary line only
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "plot": cmd_plot}[args.command](args)
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        raise  # main exits quietly
+    except RunWriteError as err:  # the disk failed, not the input: exit 1, the last checkpoint kept
+        if not getattr(err, "raised_on_rank0", False):
+            print(f"reinforce: error: {_rank_prefix()}{_message(err)}", file=sys.stderr)
+        return 1
     except USER_ERRORS as err:
         # An error rank 0 hit and shared with every rank (distributed.broadcast_from_main) is printed once.
         if not getattr(err, "raised_on_rank0", False):

@@ -86,3 +86,57 @@ def preset(name: str) -> Config:
     return dataclasses.replace(PRESETS[name])
 
 
+
+# With `--env ID` and no preset: the `-gae` family's settings (pendulum-gae's, with gamma 0.99), which
+# suit discrete and continuous actions alike (a 64-64 MLP serves both policy kinds), for about 1M env
+# steps. Measured at 1M steps, seed 0, against 16 envs x 256 steps: CartPole-v1 500 vs 201,
+# Acrobot-v1 -80 vs -84, Pendulum-v1 -589 vs -1109 (mean return of the last 20 epochs).
+ANY_ENV = dict(
+    num_envs=32, steps_per_rollout=32, epochs=977, lr=3e-3, gamma=0.99, hidden_sizes=(64, 64), activation="tanh",
+    reset_each_epoch=False, baseline="gae", normalize_advantages=True, normalize_observations=True, value_lr=3e-3,
+    lr_schedule="linear",
+)
+
+
+def defaults_for_env(env_id: str) -> Config:
+    """The settings for an env without a preset (ANY_ENV); needs neither the env nor torch."""
+    return Config(env_id=env_id, **ANY_ENV)
+
+
+def steps_text(total: int) -> str:
+    return f"{total / 1e6:.1f}M" if total >= 1e6 else f"{total / 1e3:.0f}k" if total >= 1e3 else str(total)
+
+
+def describe(cfg: Config) -> str:
+    """The key settings in words: "GAE baseline, 64-64 tanh MLP, lr 0.003, ..."."""
+    baseline = {"none": "no baseline", "gae": "GAE baseline"}.get(cfg.baseline, f"{cfg.baseline} baseline")
+    policy = "linear policy" if cfg.hidden_sizes == () else f"{policy_text(cfg)} MLP"
+    total = cfg.num_envs * cfg.steps_per_rollout * cfg.epochs
+    lr = f"lr {cfg.lr:g}" + (" decaying linearly" if cfg.lr_schedule == "linear" else "")
+    parts = [baseline, policy, lr, f"gamma {cfg.gamma:g}",
+             f"{cfg.num_envs} envs x {cfg.steps_per_rollout} steps x {cfg.epochs} epochs ({steps_text(total)} env steps)"]
+    normalized = [what for what, on in (("advantages", cfg.normalize_advantages), ("observations", cfg.normalize_observations)) if on]
+    return ", ".join(parts + ([f"normalised {' and '.join(normalized)}"] if normalized else []))
+
+
+def policy_text(cfg: Config) -> str:
+    """The policy's hidden layers as a table shows them: linear, 64-64 tanh, or default."""
+    if cfg.hidden_sizes is None:
+        return "default"
+    sizes = "-".join(str(h) for h in cfg.hidden_sizes) or "linear"
+    return f"{sizes} {cfg.activation}" if cfg.hidden_sizes and cfg.activation else sizes
+
+
+def table() -> str:
+    """Every preset, then the defaults for any env, as aligned text columns (`reinforce presets`)."""
+    rows = [("preset", "env", "envs", "steps", "epochs", "env steps", "lr", "gamma", "baseline", "policy")]
+    named = [(name, PRESETS[name]) for name in sorted(PRESETS)]
+    for name, c in [*named, ("(none)", defaults_for_env("any: --env ID"))]:
+        total = c.num_envs * c.steps_per_rollout * c.epochs
+        rows.append((
+            name, c.env_id, str(c.num_envs), str(c.steps_per_rollout), str(c.epochs),
+            steps_text(total), f"{c.lr:g}", f"{c.gamma:g}",
+            c.baseline, policy_text(c),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -45,3 +45,12 @@ def clear_run_files(run_dir: str | Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
     for path in event_files(run_dir):
         path.unlink()
+
+
+def fresh_folder(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`, ... : the first that does not exist or is empty."""
+    candidate, k = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
