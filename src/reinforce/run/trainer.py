@@ -67,9 +67,12 @@ def train(
     env, _, agent = build(cfg, rank, world)
 
     def prepare() -> None:  # rank 0 only, once the env and policy exist; an error stops every rank
-        out.mkdir(parents=True, exist_ok=True)
-        clear_run_files(out)
-        config_mod.save(cfg, out / CONFIG)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            clear_run_files(out)
+            config_mod.save(cfg, out / CONFIG)
+        except OSError as err:  # a read-only or full disk: one line, exit 1
+            raise RunWriteError(err.errno, f"could not write the run folder {out} ({err.strerror or err}, errno {err.errno})") from None
 
     try:
         runtime.broadcast_from_main(prepare)
@@ -234,7 +237,11 @@ class Session:
     def run(self) -> list[Metrics]:
         cfg, agent = self.cfg, self.agent
         start = agent.epoch
-        logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard) if self.main else None
+        try:
+            logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard) if self.main else None
+        except OSError as err:
+            agent.env.close()
+            raise RunWriteError(err.errno, f"could not write logs in {self.out} ({err.strerror or err}, errno {err.errno})") from None
         bar = None if self.quiet else progress_bar(cfg.epochs, start)
         try:
             with self.stop:
