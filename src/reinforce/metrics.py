@@ -27,9 +27,12 @@ COUNTS = ("epoch", "time/env_steps", "rollout/episodes")  # reported as ints
 
 def to_numbers(metrics: Mapping[str, torch.Tensor | float | int]) -> Metrics:
     """Plain Python numbers from a dict of 0-dim tensors and numbers, with one device-to-host copy."""
-    names = [k for k, v in metrics.items() if isinstance(v, torch.Tensor)]
-    values = torch.stack([metrics[k].detach().double().cpu() for k in names]).tolist() if names else []
     out: Metrics = {k: v for k, v in metrics.items() if not isinstance(v, torch.Tensor)}
-    out.update(zip(names, values))
+    by_device: dict[torch.device, list[str]] = {}
+    for k, v in metrics.items():
+        if isinstance(v, torch.Tensor):
+            by_device.setdefault(v.device, []).append(k)
+    for names in by_device.values():  # stacked where they live: one copy to the host per device
+        out.update(zip(names, torch.stack([metrics[k].detach().double().reshape(()) for k in names]).tolist()))
     ordered = {k: out[k] for k in metrics}
     return {k: int(v) if k in COUNTS else float(v) for k, v in ordered.items()}
