@@ -81,6 +81,29 @@ def test_callback_returning_false_stops_training():
     assert len(agent.learn(5, callback=lambda m: m["epoch"] < 1)) == 2
 
 
+def test_gaussian_actions_are_stored_and_scored_unclipped_and_sent_clipped():
+    """Semantics, continuous actions: the rollout keeps the raw Gaussian sample, the loss scores it (log
+    density summed over both action dimensions), and only the env's copy is clipped to [-1, 1]."""
+    env = reinforce.make_vec_env("tests/ActionEcho-v0", num_envs=4, seed=0, backend="sync")
+    policy = reinforce.DiagonalGaussianPolicy(2, 2, hidden_sizes=(), log_std_init=1.0)  # σ = e: most samples leave [-1, 1]
+    agent = reinforce.Reinforce(env, policy, gamma=0.9, steps_per_rollout=16)
+    batch = agent.collect()
+    assert batch.actions.shape == (16, 4, 2)
+    assert (batch.actions.abs() > 1).float().mean() > 0.3
+    torch.testing.assert_close(batch.obs[1:], batch.actions[:-1].clamp(-1, 1))  # the env echoes what it received
+    with torch.no_grad():
+        normal = torch.distributions.Normal(policy.mu(batch.obs), policy.log_std.exp())
+        logp = normal.log_prob(batch.actions).sum(-1)  # (T, E): both dimensions count
+        # reward-to-go by hand: reward = clipped first action component, cut at the rollout's end
+        rewards = batch.actions[..., 0].clamp(-1, 1)
+        returns = torch.zeros_like(rewards)
+        following = torch.zeros(4)
+        for t in reversed(range(16)):
+            following = rewards[t] + 0.9 * following
+            returns[t] = following
+        torch.testing.assert_close(agent.loss(batch), -(logp * returns).mean())
+
+
 class NaNRewardEnv(gym.Env):
     observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
     action_space = gym.spaces.Discrete(2)

@@ -65,8 +65,9 @@ def test_same_training_code_runs_on_every_backend(backend):
 
 @pytest.mark.parametrize("backend", _backends())
 def test_rollout_rows_follow_the_same_step_contract(backend):
-    """Under SAME_STEP every row is a real transition: an episode's rows count up from its reset,
-    a done row is followed by a reset observation, and episode lengths add up to the rows."""
+    """Under SAME_STEP every row is a real transition: a done row is followed by a reset observation,
+    and each finished episode's length is exactly its rows, from the row after the env's previous end
+    (or row 0) to its own end, so per env the lengths add up to the rows up to its last end."""
     env = make_vec_env("CartPole-v1", num_envs=8, seed=3, backend=backend)
     batch = RolloutCollector(env, _UniformPolicy(), steps=200).collect()
     env.close()
@@ -76,9 +77,13 @@ def test_rollout_rows_follow_the_same_step_contract(backend):
     for t, e in ends.tolist():
         if t + 1 < 200:
             assert batch.obs[t + 1, e].abs().max() <= 0.05  # the reset observation follows
-    # each finished episode's length equals the rows from its start to its end
+    # episode_lengths come in the order of the done rows (row-major over (T, E)), as `ends`
     lengths = batch.episode_lengths.tolist()
-    assert sum(lengths) <= 200 * 8 and min(lengths) >= 8
+    assert len(lengths) == len(ends) and min(lengths) >= 8
+    previous_end = [-1] * 8  # row of each env's previous end; its episodes' lengths then sum to its last end + 1
+    for (t, e), length in zip(ends.tolist(), lengths):
+        assert length == t - previous_end[e], (t, e, length)
+        previous_end[e] = t
 
 
 class _UniformPolicy(torch.nn.Module):

@@ -84,7 +84,24 @@ class TinyMDP(gym.Env):
         return total
 
 
+class ActionEchoEnv(gym.Env):
+    """2-D Box actions in [-1, 1]; the next observation is the action the env received, reward its first
+    component. Never ends. Shows what reached the env (clipped) beside what the rollout stored."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        received = np.asarray(action, dtype=np.float32).reshape(2)
+        return received.copy(), float(received[0]), False, False, {}
+
+
 def register() -> None:
-    for env_id, entry in (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP)):
+    envs = (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP), ("tests/ActionEcho-v0", ActionEchoEnv))
+    for env_id, entry in envs:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry)
