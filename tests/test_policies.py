@@ -53,8 +53,8 @@ def test_make_policy_picks_categorical_for_discrete():
     "obs_space, act_space, word",
     [
         (gym.spaces.Discrete(4), gym.spaces.Discrete(2), "observation"),
-        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.MultiDiscrete([2, 2]), "action"),
-        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.Box(-1, 1, (2, 2)), "action"),
+        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.MultiDiscrete([2, 2], start=[1, 0]), "action"),
+        (gym.spaces.Box(-1, 1, (4,)), gym.spaces.Tuple([gym.spaces.Discrete(2)]), "action"),
     ],
 )
 def test_unsupported_spaces_are_named(obs_space, act_space, word):

@@ -33,6 +33,8 @@ _EXPORTS = {
     "Policy": "reinforce.policies",
     "CategoricalPolicy": "reinforce.policies",
     "DiagonalGaussianPolicy": "reinforce.policies",
+    "MultiCategoricalPolicy": "reinforce.policies",
+    "BernoulliPolicy": "reinforce.policies",
     "make_policy": "reinforce.policies",
     "bootstrapped_returns": "reinforce.returns",
     "discounted_returns": "reinforce.returns",

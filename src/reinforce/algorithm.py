@@ -33,7 +33,7 @@ from reinforce.policies import Policy
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
-from reinforce.spaces import space_dims
+from reinforce.spaces import action_spec, observation_dim
 from reinforce.value import ValueFunction
 
 
@@ -44,19 +44,21 @@ def make_options(options: ReinforceOptions | None = None, **overrides: Any) -> R
 
 
 def check_policy_fits(policy: Policy, env: VecEnv) -> None:
-    """A clear ValueError when the policy's input or output size is not the env's."""
-    obs_dim, act, discrete = space_dims(env.single_observation_space, env.single_action_space)
-    outputs = getattr(policy, "n_actions" if discrete else "act_dim", None)
-    kind = "actions" if discrete else "action dimensions"
-    if outputs is None and hasattr(policy, "act_dim" if discrete else "n_actions"):
+    """A clear ValueError when the policy's input size or action kind and size are not the env's."""
+    obs_dim = observation_dim(env.single_observation_space)
+    spec = action_spec(env.single_action_space)
+    hint = "build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
+    kind = getattr(policy, "action_kind", None)
+    if kind is not None and kind != spec.kind:
+        raise ValueError(f"the env's actions are {spec.kind} ({env.single_action_space}) but the policy's are {kind}; {hint}")
+    fits = getattr(policy, "fits", None)  # a duck-typed policy may not say: trust it
+    if getattr(policy, "obs_dim", obs_dim) != obs_dim or (fits is not None and not fits(spec)):
+        words = {"n_actions": "actions", "nvec": "choices per sub-action", "n": "bits", "act_dim": "action dimensions"}
+        gives = next((f"{getattr(policy, a)} {w}" for a, w in words.items() if hasattr(policy, a)), "actions")
+        env_outputs = list(spec.nvec) if spec.kind == "multi_discrete" else spec.outputs
         raise ValueError(
-            f"the env's actions are {'discrete' if discrete else 'continuous'} but the policy's are not; build it with "
-            "reinforce.make_policy(env.single_observation_space, env.single_action_space)"
-        )
-    if getattr(policy, "obs_dim", obs_dim) != obs_dim or (outputs is not None and outputs != act):
-        raise ValueError(
-            f"the policy takes {getattr(policy, 'obs_dim', '?')} observation values and gives {outputs} {kind}, but the env "
-            f"has {obs_dim} and {act}; build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
+            f"the policy takes {getattr(policy, 'obs_dim', '?')} observation values and gives {gives}, "
+            f"but the env has {obs_dim} and {env_outputs}; {hint}"
         )
 
 

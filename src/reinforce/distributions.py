@@ -4,13 +4,15 @@ Built fresh by `Policy.pi` on every call and never changed afterwards, so a resu
 which method ran first. Constructors only store their tensors (no validation, no reductions): the
 rollout builds one per step just to call `sample()`.
 
-Shapes: `...` is the batch; A the action dimension. `log_prob(action)` and `entropy()` are (...,) —
-one value per row, summed over A for the Gaussians — in nats.
+Shapes: `...` is the batch; A the action dimension, K the sub-actions of a MultiDiscrete, n the bits of
+a MultiBinary. `log_prob(action)` and `entropy()` are (...,) — one value per row, summed over A, K or n
+for the factorised ones — in nats.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import torch
 from torch.distributions import Distribution, constraints
@@ -109,6 +111,109 @@ class CategoricalDist(_Fresh):
         # Clamp -inf log-probs (masked actions) so 0·log 0 gives 0, not nan, as torch does.
         log_p = self.logits.clamp(min=torch.finfo(self._raw.dtype).min)
         return -(log_p.exp() * log_p).sum(-1)
+
+
+@lru_cache(maxsize=64)
+def _pad_index(nvec: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """(K·max_n,) indices into [logits..., pad]: sub-action k's logits, then the pad column up to max_n."""
+    width, pad, index, offset = max(nvec), sum(nvec), [], 0
+    for n in nvec:
+        index += [*range(offset, offset + n), *[pad] * (width - n)]
+        offset += n
+    with torch.inference_mode(False):  # cached across calls: an inference tensor could not be used in the loss
+        return torch.tensor(index, device=device)
+
+
+class MultiCategoricalDist(_Fresh):
+    """Independent categoricals, one per sub-action: `logits` (..., sum(nvec)) concatenated in nvec's order.
+
+    Actions are (..., K) int64, entry k in [0, nvec[k]); `log_prob` and `entropy` sum over K; `mode`
+    is the per-sub-action argmax. `per_dim` is the CategoricalDist over (..., K, max(nvec)) doing the
+    work: shorter sub-actions are padded with the most negative float, whose probability is exactly 0
+    (finite, so 0·log 0 and the n = 2 closed forms stay nan-free).
+    """
+
+    def __init__(self, logits: torch.Tensor, nvec: tuple[int, ...]):  # no super().__init__: see _Fresh
+        self.nvec = nvec
+        K = len(nvec)
+        if min(nvec) == max(nvec):  # the common case: a free reshape
+            padded = logits.reshape(*logits.shape[:-1], K, nvec[0])
+        else:
+            pad = logits.new_full((*logits.shape[:-1], 1), torch.finfo(logits.dtype).min)
+            index = _pad_index(nvec, logits.device)
+            padded = torch.cat([logits, pad], -1).index_select(-1, index).reshape(*logits.shape[:-1], K, max(nvec))
+        self.per_dim = CategoricalDist(padded)
+
+    @property
+    def _batch_shape(self) -> torch.Size:
+        return self.per_dim._raw.shape[:-2]
+
+    @property
+    def _event_shape(self) -> torch.Size:
+        return torch.Size([len(self.nvec)])
+
+    @property
+    def support(self) -> constraints.Constraint:
+        return constraints.independent(constraints.integer_interval(0, max(self.nvec) - 1), 1)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.per_dim.mode
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        """Actions (*sample_shape, ..., K) int64."""
+        return self.per_dim.sample(sample_shape)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Σ_k log π_k(value_k): value (..., K) int -> (...,)."""
+        return self.per_dim.log_prob(value).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Σ_k of each sub-action's entropy, per row (...,)."""
+        return self.per_dim.entropy().sum(-1)
+
+
+class BernoulliDist(_Fresh):
+    """Independent Bernoullis, P(bit = 1) = sigmoid(logits), `logits` (..., n).
+
+    Actions are (..., n) float32 0/1 (as torch's Bernoulli); `log_prob` and `entropy` sum over n;
+    `mode` is logits > 0.
+    """
+
+    support = constraints.independent(constraints.boolean, 1)
+
+    def __init__(self, logits: torch.Tensor):  # no super().__init__: see _Fresh
+        self.logits = logits
+
+    @property
+    def _batch_shape(self) -> torch.Size:
+        return self.logits.shape[:-1]
+
+    @property
+    def _event_shape(self) -> torch.Size:
+        return self.logits.shape[-1:]
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """P(bit = 1) (..., n)."""
+        return torch.sigmoid(self.logits)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return (self.logits > 0).to(self.logits.dtype)
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        """Bits (*sample_shape, ..., n) float 0/1: one compare per bit, no autograd (as torch's)."""
+        p = torch.sigmoid(self.logits.detach())
+        return (_noise(p, sample_shape, torch.rand_like) < p).to(p.dtype)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Σ over n of log P(bit): value (..., n) 0/1 -> (...,); log sigmoid(±l) stays finite for large |l|."""
+        return logsigmoid(torch.where(value.bool(), self.logits, -self.logits)).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Σ over n of softplus(l) − sigmoid(l)·l, per row (...,)."""
+        return (softplus(self.logits) - torch.sigmoid(self.logits) * self.logits).sum(-1)
 
 
 class _Gaussian(_Fresh):

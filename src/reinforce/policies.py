@@ -1,8 +1,10 @@
 """Stochastic policies: a module maps a batch of observations to a `torch.distributions` object.
 
-Shapes: observations are (..., obs_dim) float32; a categorical policy's actions are (...,) int64, a
-Gaussian policy's are (..., act_dim) float32. `pi(obs).log_prob(action)` is (...,) for both, so the
-loss code never cares which kind it holds. The distributions themselves live in reinforce.distributions.
+Shapes: observations are (..., obs_dim) float32; actions are (...,) int64 (categorical), (..., K) int64
+(multi-categorical), (..., n) float32 0/1 (Bernoulli) or (..., act_dim) float32 (Gaussian, act_dim the
+flattened Box). `pi(obs).log_prob(action)` is (...,) for all, so the loss code never cares which kind
+it holds. `action_kind` names the kind (reinforce.spaces.ACTION_KINDS); `make_policy` picks the class
+from the action space. The distributions themselves live in reinforce.distributions.
 """
 from __future__ import annotations
 
@@ -13,9 +15,15 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from reinforce.distributions import CategoricalDist, DiagGaussian, SquashedDiagGaussian
+from reinforce.distributions import (
+    BernoulliDist,
+    CategoricalDist,
+    DiagGaussian,
+    MultiCategoricalDist,
+    SquashedDiagGaussian,
+)
 from reinforce.normalization import ObsNormalizer
-from reinforce.spaces import space_dims
+from reinforce.spaces import ActionSpec, action_spec, observation_dim
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -42,6 +50,8 @@ class Policy(nn.Module):
     its statistics are saved and loaded with the weights.
     """
 
+    action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
+
     def __init__(self) -> None:
         super().__init__()
         self.obs_normalizer: ObsNormalizer | None = None
@@ -64,6 +74,11 @@ class Policy(nn.Module):
         """a ~ π(·|obs), no gradient: the rollout's hot path."""
         return self.pi(obs).sample()
 
+    def fits(self, spec: ActionSpec) -> bool:
+        """Whether this policy acts in spaces described by `spec` (reinforce.spaces.action_spec); True
+        for a policy that does not say."""
+        return True
+
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """One action per observation (E, obs_dim) -> (E, ...); `deterministic` takes the mode."""
@@ -84,8 +99,58 @@ class CategoricalPolicy(Policy):
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         self.logits = mlp(self.obs_dim, self.n_actions, hidden_sizes, activation)
 
+    action_kind = "discrete"
+
     def pi(self, obs: torch.Tensor) -> CategoricalDist:
         return CategoricalDist(self.logits(self.normalize(obs)))
+
+    def fits(self, spec: ActionSpec) -> bool:
+        return spec.kind == self.action_kind and spec.nvec == (self.n_actions,)
+
+
+class MultiCategoricalPolicy(Policy):
+    """Independent categoricals over K sub-actions with nvec[k] choices each (a MultiDiscrete space).
+
+    One MLP gives the concatenated logits (..., sum(nvec)); pi(obs) -> MultiCategoricalDist over actions
+    (..., K) int64; act(obs, deterministic=True) -> the per-sub-action argmax. Parameters: `logits.*`.
+    """
+
+    action_kind = "multi_discrete"
+
+    def __init__(self, obs_dim: int, nvec: Sequence[int], hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
+        """`logits` = mlp(obs_dim -> sum(nvec)) with `hidden_sizes` and `activation` between layers."""
+        super().__init__()
+        self.obs_dim, self.nvec = int(obs_dim), tuple(int(n) for n in nvec)
+        if not self.nvec or min(self.nvec) < 1:
+            raise ValueError(f"nvec must be a non-empty list of positive counts, got {nvec}")
+        self.logits = mlp(self.obs_dim, sum(self.nvec), hidden_sizes, activation)
+
+    def pi(self, obs: torch.Tensor) -> MultiCategoricalDist:
+        return MultiCategoricalDist(self.logits(self.normalize(obs)), self.nvec)
+
+    def fits(self, spec: ActionSpec) -> bool:
+        return spec.kind == self.action_kind and spec.nvec == self.nvec
+
+
+class BernoulliPolicy(Policy):
+    """Independent Bernoullis over n bits (a MultiBinary space), P(bit = 1) = sigmoid(logit).
+
+    pi(obs) -> BernoulliDist over actions (..., n) float32 0/1; act(obs, deterministic=True) -> the bits
+    whose logit is > 0. Parameters: `logits.*` (the MLP, obs_dim -> n).
+    """
+
+    action_kind = "multi_binary"
+
+    def __init__(self, obs_dim: int, n: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
+        super().__init__()
+        self.obs_dim, self.n = int(obs_dim), int(n)
+        self.logits = mlp(self.obs_dim, self.n, hidden_sizes, activation)
+
+    def pi(self, obs: torch.Tensor) -> BernoulliDist:
+        return BernoulliDist(self.logits(self.normalize(obs)))
+
+    def fits(self, spec: ActionSpec) -> bool:
+        return spec.kind == self.action_kind and spec.outputs == self.n
 
 
 class DiagonalGaussianPolicy(Policy):
@@ -98,8 +163,10 @@ class DiagonalGaussianPolicy(Policy):
     the env. `squash=True` with finite `action_low/high`: a = low + (tanh(u) + 1)·(high - low)/2 with
     u ~ N(μ, σ), and `log_prob(a)` includes the change-of-variables correction.
     Parameters and buffers: `mu.*`, `log_std` (act_dim,), and when squashed `action_center`,
-    `action_half_range` (act_dim,).
+    `action_half_range` (act_dim,). A Box of shape (2, 3) is act_dim = 6: the env's copy is reshaped.
     """
+
+    action_kind = "box"
 
     def __init__(
         self,
@@ -132,6 +199,9 @@ class DiagonalGaussianPolicy(Policy):
             return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)
         return DiagGaussian(mean, self.log_std)
 
+    def fits(self, spec: ActionSpec) -> bool:
+        return spec.kind == self.action_kind and spec.outputs == self.act_dim
+
 
 def make_policy(
     observation_space: gym.Space,
@@ -142,25 +212,30 @@ def make_policy(
     squash: bool = False,
     normalize_observations: bool = False,
 ) -> Policy:
-    """Pick the policy the action space needs: Discrete -> categorical, Box -> diagonal Gaussian.
+    """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
+    MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian.
 
-    Defaults follow the article: linear categorical, 64-64 ReLU Gaussian mean.
+    Defaults follow the article: linear logits (tanh between layers when given), 64-64 ReLU Gaussian mean.
     """
-    obs_dim, act, discrete = space_dims(observation_space, action_space)
-    if discrete:
-        policy: Policy = CategoricalPolicy(
-            obs_dim, act, hidden_sizes=tuple(hidden_sizes or ()), activation=activation or "tanh"
-        )
+    obs_dim, spec = observation_dim(observation_space), action_spec(action_space)
+    logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh"}
+    if spec.kind == "discrete":
+        policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
+    elif spec.kind == "multi_discrete":
+        policy = MultiCategoricalPolicy(obs_dim, spec.nvec, **logit_kwargs)
+    elif spec.kind == "multi_binary":
+        policy = BernoulliPolicy(obs_dim, spec.outputs, **logit_kwargs)
     else:
         policy = DiagonalGaussianPolicy(
             obs_dim,
-            act,
+            spec.outputs,
             hidden_sizes=(64, 64) if hidden_sizes is None else tuple(hidden_sizes),
             activation=activation or "relu",
             log_std_init=log_std_init,
             squash=squash,
-            action_low=torch.as_tensor(action_space.low, dtype=torch.float32) if squash else None,
-            action_high=torch.as_tensor(action_space.high, dtype=torch.float32) if squash else None,
+            # flattened in the same (C) order as the actions the env gets reshaped from
+            action_low=torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1) if squash else None,
+            action_high=torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1) if squash else None,
         )
     if normalize_observations:
         policy.enable_obs_normalization(obs_dim)

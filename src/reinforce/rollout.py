@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gymnasium as gym
 import torch
 
 from reinforce.policies import Policy
 from reinforce.envs.vector import VecEnv
+from reinforce.spaces import action_spec
 
 
 class EnvStepError(ValueError):
@@ -25,7 +25,9 @@ class Batch:
     """One rollout. T = steps per env, E = envs."""
 
     obs: torch.Tensor  # (T, E, obs_dim) float32: s_t
-    actions: torch.Tensor  # (T, E) int64 or (T, E, act_dim) float32: the policy's raw samples
+    # the policy's raw samples: (T, E) int64 Discrete, (T, E, K) int64 MultiDiscrete, (T, E, n) float32 0/1
+    # MultiBinary, (T, E, prod(shape)) float32 Box (flat, unclipped)
+    actions: torch.Tensor
     rewards: torch.Tensor  # (T, E) float32: r_t
     terminated: torch.Tensor  # (T, E) bool: true end after step t
     truncated: torch.Tensor  # (T, E) bool: time limit after step t
@@ -126,11 +128,10 @@ class RolloutCollector:
         T, E = self.steps, self.env.num_envs
         obs_E = self.obs_E
         obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=torch.float32, device=self.device)
-        space = self.env.single_action_space
-        if isinstance(space, gym.spaces.Discrete):
-            actions_TE = torch.empty((T, E), dtype=torch.long, device=self.device)
-        else:
-            actions_TE = torch.empty((T, E, *space.shape), dtype=torch.float32, device=self.device)
+        # What the policy samples, flat per row (the env gets its own shape through env_actions)
+        spec = action_spec(self.env.single_action_space)
+        dtype = torch.long if spec.kind in ("discrete", "multi_discrete") else torch.float32
+        actions_TE = torch.empty((T, E, *spec.sample_shape), dtype=dtype, device=self.device)
         rewards_TE = torch.empty((T, E), device=self.device)
         terminated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)
         truncated_TE = torch.empty((T, E), dtype=torch.bool, device=self.device)

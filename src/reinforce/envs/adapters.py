@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from reinforce.spaces import space_dims
+from reinforce.spaces import action_spec, observation_dim
 
 __all__ = ["env_actions", "GymnasiumVecEnv", "EnvPoolVecEnv", "SAME_STEP_HINT"]
 
@@ -26,16 +26,19 @@ SAME_STEP_HINT = (
 
 
 def env_actions(actions: torch.Tensor, space: gym.Space) -> np.ndarray:
-    """The policy's actions (E,) or (E, A) as the numpy array the env takes: (E,) int64 or (E, A) float32.
+    """The policy's actions (E,) or (E, flat) as the numpy array the env takes, (E, *space.shape):
+    int64 for Discrete and MultiDiscrete, the space's dtype (int8) 0/1 for MultiBinary, float32 for Box.
 
     The one place where Box actions are clipped to the space's bounds: only on the way to the env,
     so the unclipped sample stays what the rollout stores and scores.
     """
     act = actions.detach().cpu().numpy()
-    n = act.shape[0]
-    if isinstance(space, gym.spaces.Discrete):
-        return act.reshape(n).astype(np.int64)
-    return np.clip(act.reshape(n, *space.shape).astype(np.float32), space.low, space.high).astype(np.float32, copy=False)
+    act = act.reshape(act.shape[0], *space.shape)
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        return act.astype(np.int64)  # a copy: the env may keep it, the tensor is not ours to share
+    if isinstance(space, gym.spaces.MultiBinary):
+        return act.astype(space.dtype)
+    return np.clip(act.astype(np.float32, copy=False), space.low, space.high).astype(np.float32, copy=False)
 
 
 class _NumpyVecEnv:
@@ -49,7 +52,8 @@ class _NumpyVecEnv:
         self.num_envs = int(num_envs)
         self.single_observation_space = observation_space
         self.single_action_space = action_space
-        self.obs_dim, _, self.discrete = space_dims(observation_space, action_space)  # clear TypeError if unsupported
+        # clear TypeErrors if unsupported, observation space first
+        self.obs_dim, self.action_spec = observation_dim(observation_space), action_spec(action_space)
         self.seed = None if seed is None else int(seed)
         self.device = torch.device(device)
         self.spec = spec

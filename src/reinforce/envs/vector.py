@@ -164,7 +164,7 @@ def from_env(env: gym.Env | gym.vector.VectorEnv, seed: int | None = None, devic
 
     env: a `gym.vector.VectorEnv` in SAME_STEP autoreset mode (ValueError otherwise, saying how to
     build one), or a single `gym.Env` (run as a one-env SyncVectorEnv with SAME_STEP autoreset).
-    The spaces must be supported (`reinforce.spaces.space_dims`; TypeError otherwise). `seed` as in
+    The spaces must be supported (`reinforce.spaces.action_spec`; TypeError otherwise). `seed` as in
     `make_vec_env`: the first reset's seed, and torch's global generator is seeded with it.
     """
     if isinstance(env, gym.vector.VectorEnv):

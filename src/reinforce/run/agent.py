@@ -14,7 +14,14 @@ from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.envs.vector import VecEnv
 from reinforce.metrics import Metrics
-from reinforce.policies import ACTIVATIONS, CategoricalPolicy, DiagonalGaussianPolicy, Policy
+from reinforce.policies import (
+    ACTIVATIONS,
+    BernoulliPolicy,
+    CategoricalPolicy,
+    DiagonalGaussianPolicy,
+    MultiCategoricalPolicy,
+    Policy,
+)
 from reinforce.run.checkpoint import save_atomic, training_state
 from reinforce.run.logger import RunLogger
 from reinforce.run.loop import EpochHook, fit, progress_bar
@@ -72,13 +79,15 @@ class Reinforce(PolicyGradient):
     @torch.no_grad()
     def predict(self, obs: Any, deterministic: bool = False) -> Any:
         """Actions for one observation (obs_dim,) or a batch (N, obs_dim): numpy in, numpy out (torch in,
-        torch out). Uses the observation normaliser as it stands (frozen: only `update` changes it);
-        `deterministic` takes the distribution's mode."""
+        torch out), each in the env's action shape ((), (K,), (n,) or the Box's shape; the batch's N in
+        front). Uses the observation normaliser as it stands (frozen: only `update` changes it);
+        `deterministic` takes the distribution's mode. Box actions come unclipped, as the policy gives them."""
         as_numpy = not isinstance(obs, torch.Tensor)
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32) if as_numpy else obs, dtype=torch.float32, device=self.device)
         single = x.dim() == 1 or (x.dim() == 0 and self.policy.obs_dim == 1)
         x = x.reshape(-1, self.policy.obs_dim)
         action = self.policy.act(x, deterministic=deterministic)
+        action = action.reshape(x.shape[0], *self.env.single_action_space.shape)  # flat samples -> the env's shape
         action = action[0] if single else action
         return action.cpu().numpy() if as_numpy else action
 
@@ -115,8 +124,13 @@ class Reinforce(PolicyGradient):
 
 
 def _policy_settings(policy: Policy) -> dict[str, Any]:
-    """The Config keys that rebuild `policy`: hidden sizes and activation read from its layers."""
-    net = policy.logits if isinstance(policy, CategoricalPolicy) else policy.mu
+    """The Config keys that rebuild `policy`: hidden sizes and activation read from its layers.
+
+    The kind of policy is not a key: `make_policy` picks it again from the action space.
+    """
+    if not isinstance(policy, (CategoricalPolicy, MultiCategoricalPolicy, BernoulliPolicy, DiagonalGaussianPolicy)):
+        raise ValueError(f"a {type(policy).__name__} cannot be described by a Config; save its state_dict instead")
+    net = policy.mu if isinstance(policy, DiagonalGaussianPolicy) else policy.logits
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     names = {cls: name for name, cls in ACTIVATIONS.items()}
     acts = [names[type(m)] for m in net if type(m) in names]
