@@ -176,7 +176,10 @@ class PolicyGradient:
         n = weights_N.shape[0]
         obs_N = batch.obs.reshape(n, -1)
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
-        dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
+        if batch.action_mask is None:
+            dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
+        else:  # the actions allowed at each s_t, (N, n)
+            dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))
         logp_N = dist.log_prob(actions_N)
         entropy = dist.entropy().mean()
         return -(logp_N * weights_N).mean() - self.options.entropy_coef * entropy, entropy

@@ -47,16 +47,28 @@ class CategoricalDist(_Fresh):
 
     Same values as `torch.distributions.Categorical` (to float rounding). With n = 2 everything comes
     in closed form from z = l1 − l0 (P(a=1) = sigmoid(z)), skipping the logsumexp and gather.
+    `mask` (..., n) bool (or 0/1), optional: the allowed actions (Gymnasium's info["action_mask"]). A
+    masked logit becomes the most negative finite float (not -inf: gradients and entropy stay finite),
+    so a masked action is never sampled, has probability 0 and its logit gets no gradient; entropy and
+    mode are over the allowed actions. Each row needs at least one allowed action.
     """
 
     _event_shape = torch.Size()
 
-    def __init__(self, logits: torch.Tensor):  # no super().__init__: see _Fresh
-        self._raw = logits
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor | None = None):  # no super().__init__: see _Fresh
+        if mask is not None:  # masked logits -> the most negative float: probability exactly 0, no gradient
+            mask = mask.bool()
+            logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
+        self._raw, self._mask = logits, mask
 
     @property
     def _batch_shape(self) -> torch.Size:
         return self._raw.shape[:-1]
+
+    @property
+    def mask(self) -> torch.Tensor | None:
+        """The allowed actions (..., n) bool, or None when every action is allowed."""
+        return self._mask
 
     @property
     def support(self) -> constraints.Constraint:
@@ -78,7 +90,7 @@ class CategoricalDist(_Fresh):
 
     def _z(self) -> torch.Tensor | None:
         """l1 − l0 (...,) when there are two actions, else None."""
-        return self._raw[..., 1] - self._raw[..., 0] if self._raw.shape[-1] == 2 else None
+        return self._raw[..., 1] - self._raw[..., 0] if self._raw.shape[-1] == 2 and self._mask is None else None
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         """Actions (*sample_shape, ...) int64, by inverse CDF on one uniform per row.
@@ -93,7 +105,20 @@ class CategoricalDist(_Fresh):
         # (≈ 1) keeps rounding in the cumsum from ever pointing past the last action.
         cdf = torch.softmax(self._raw, dim=-1).cumsum(-1)
         u = _noise(cdf[..., -1:], sample_shape, torch.rand_like) * cdf[..., -1:]
-        return (u > cdf).sum(-1).clamp_(max=self._raw.shape[-1] - 1)
+        if self._mask is None:
+            return (u > cdf).sum(-1).clamp_(max=self._raw.shape[-1] - 1)
+        return self._masked_pick(u, cdf)
+
+    def _masked_pick(self, u: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
+        """The first action whose cdf entry exceeds u, never a masked one (*sample_shape, ...).
+
+        A masked action adds exactly 0 to the cdf, so its entry equals the one before it (or 0 for the
+        first action) and can never be the first to exceed u ≥ 0; when none does (u rounded up to the
+        total), the last allowed action is taken.
+        """
+        n = self._raw.shape[-1]
+        last_allowed = (n - 1) - self._mask.flip(-1).int().argmax(-1)
+        return torch.minimum((u >= cdf).sum(-1), last_allowed)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """log π(value) per row: value (...,) int -> (...,)."""
@@ -130,19 +155,27 @@ class MultiCategoricalDist(_Fresh):
     Actions are (..., K) int64, entry k in [0, nvec[k]); `log_prob` and `entropy` sum over K; `mode`
     is the per-sub-action argmax. `per_dim` is the CategoricalDist over (..., K, max(nvec)) doing the
     work: shorter sub-actions are padded with the most negative float, whose probability is exactly 0
-    (finite, so 0·log 0 and the n = 2 closed forms stay nan-free).
+    (finite, so 0·log 0 and the n = 2 closed forms stay nan-free). `mask` (..., sum(nvec)), optional: the
+    concatenation of the per-sub-action masks (CategoricalDist's rules apply to each sub-action).
     """
 
-    def __init__(self, logits: torch.Tensor, nvec: tuple[int, ...]):  # no super().__init__: see _Fresh
+    def __init__(self, logits: torch.Tensor, nvec: tuple[int, ...], mask: torch.Tensor | None = None):
+        # no super().__init__: see _Fresh
         self.nvec = nvec
         K = len(nvec)
         if min(nvec) == max(nvec):  # the common case: a free reshape
             padded = logits.reshape(*logits.shape[:-1], K, nvec[0])
+            if mask is not None:
+                mask = mask.bool().reshape(*mask.shape[:-1], K, nvec[0])
         else:
             pad = logits.new_full((*logits.shape[:-1], 1), torch.finfo(logits.dtype).min)
             index = _pad_index(nvec, logits.device)
             padded = torch.cat([logits, pad], -1).index_select(-1, index).reshape(*logits.shape[:-1], K, max(nvec))
-        self.per_dim = CategoricalDist(padded)
+            if mask is not None:  # the pad columns are masked too
+                mask = mask.bool()
+                mask = torch.cat([mask, mask.new_zeros((*mask.shape[:-1], 1))], -1).index_select(-1, index)
+                mask = mask.reshape(*mask.shape[:-1], K, max(nvec))
+        self.per_dim = CategoricalDist(padded, mask)
 
     @property
     def _batch_shape(self) -> torch.Size:

@@ -44,8 +44,10 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int] = (), activation:
 class Policy(nn.Module):
     """Maps observations (..., obs_dim) to an action distribution; subclasses implement `pi`.
 
-    pi(obs) -> distribution (sample / log_prob / entropy / mode); sample(obs) -> actions, the rollout's
-    draw; act(obs, deterministic=False) -> actions without autograd, the mode when deterministic.
+    pi(obs, mask=None) -> distribution (sample / log_prob / entropy / mode); sample(obs, mask=None) ->
+    actions, the rollout's draw; act(obs, deterministic=False, mask=None) -> actions without autograd,
+    the mode when deterministic. `mask` (..., n) bool, the allowed actions (info["action_mask"]), is
+    taken by the categorical kinds only; the others raise on one (`_no_mask`).
     `obs_normalizer` (optional) is applied to every observation first; it is part of the module, so
     its statistics are saved and loaded with the weights.
     """
@@ -62,17 +64,22 @@ class Policy(nn.Module):
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
 
-    def pi(self, obs: torch.Tensor) -> Distribution:
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
         """π(·|obs): a fresh distribution with sample / log_prob / entropy / mode (reinforce.distributions)."""
         raise NotImplementedError
 
-    def forward(self, obs: torch.Tensor) -> Distribution:
-        """Same as `pi(obs)`."""
-        return self.pi(obs)
+    def _no_mask(self, mask: torch.Tensor) -> None:
+        """For the kinds that take no action mask: the ValueError when `pi` was given one."""
+        if mask is not None:
+            raise ValueError(f"action masks apply to Discrete and MultiDiscrete actions, not to {self.action_kind!r} ones")
 
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
+        """Same as `pi(obs, mask)`."""
+        return self.pi(obs) if mask is None else self.pi(obs, mask)
+
+    def sample(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """a ~ π(·|obs), no gradient: the rollout's hot path."""
-        return self.pi(obs).sample()
+        return (self.pi(obs) if mask is None else self.pi(obs, mask)).sample()
 
     def fits(self, spec: ActionSpec) -> bool:
         """Whether this policy acts in spaces described by `spec` (reinforce.spaces.action_spec); True
@@ -80,17 +87,19 @@ class Policy(nn.Module):
         return True
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """One action per observation (E, obs_dim) -> (E, ...); `deterministic` takes the mode."""
-        dist = self.pi(obs)
+    def act(self, obs: torch.Tensor, deterministic: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One action per observation (E, obs_dim) -> (E, ...); `deterministic` takes the mode (among the
+        allowed actions with a `mask`)."""
+        dist = self.pi(obs) if mask is None else self.pi(obs, mask)
         return dist.mode if deterministic else dist.sample()
 
 
 class CategoricalPolicy(Policy):
     """Softmax over `n_actions` logits; `hidden_sizes=()` is the article's linear policy.
 
-    pi(obs) -> CategoricalDist over actions (...,) int64; sample(obs) -> actions (...,);
-    act(obs, deterministic=False) -> a sample, or the argmax. Parameters: `logits.*` (the MLP).
+    pi(obs, mask=None) -> CategoricalDist over actions (...,) int64 (masked actions: probability 0);
+    sample(obs) -> actions (...,); act(obs, deterministic=False) -> a sample, or the argmax.
+    Parameters: `logits.*` (the MLP).
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
@@ -101,8 +110,8 @@ class CategoricalPolicy(Policy):
 
     action_kind = "discrete"
 
-    def pi(self, obs: torch.Tensor) -> CategoricalDist:
-        return CategoricalDist(self.logits(self.normalize(obs)))
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
+        return CategoricalDist(self.logits(self.normalize(obs)), mask)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == (self.n_actions,)
@@ -125,8 +134,8 @@ class MultiCategoricalPolicy(Policy):
             raise ValueError(f"nvec must be a non-empty list of positive counts, got {nvec}")
         self.logits = mlp(self.obs_dim, sum(self.nvec), hidden_sizes, activation)
 
-    def pi(self, obs: torch.Tensor) -> MultiCategoricalDist:
-        return MultiCategoricalDist(self.logits(self.normalize(obs)), self.nvec)
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> MultiCategoricalDist:
+        return MultiCategoricalDist(self.logits(self.normalize(obs)), self.nvec, mask)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == self.nvec
@@ -146,7 +155,9 @@ class BernoulliPolicy(Policy):
         self.obs_dim, self.n = int(obs_dim), int(n)
         self.logits = mlp(self.obs_dim, self.n, hidden_sizes, activation)
 
-    def pi(self, obs: torch.Tensor) -> BernoulliDist:
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> BernoulliDist:
+        if mask is not None:
+            self._no_mask(mask)
         return BernoulliDist(self.logits(self.normalize(obs)))
 
     def fits(self, spec: ActionSpec) -> bool:
@@ -193,7 +204,9 @@ class DiagonalGaussianPolicy(Policy):
             self.register_buffer("action_center", ((high + low) / 2).clone())
             self.register_buffer("action_half_range", ((high - low) / 2).clone())
 
-    def pi(self, obs: torch.Tensor) -> DiagGaussian | SquashedDiagGaussian:
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> DiagGaussian | SquashedDiagGaussian:
+        if mask is not None:
+            self._no_mask(mask)
         mean = self.mu(self.normalize(obs))
         if self.squash:
             return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)

@@ -35,6 +35,9 @@ class Batch:
     episode_returns: torch.Tensor  # (n,) undiscounted returns of the episodes that ended in this rollout
     episode_lengths: torch.Tensor  # (n,) their lengths in steps
     final_obs: torch.Tensor | None = None  # (T, E, obs_dim): last obs of episodes ending at t, if kept
+    # (T, E, n) bool: the actions allowed at s_t (info["action_mask"]; n = sum(nvec) for MultiDiscrete), None
+    # when the env gives no masks
+    action_mask: torch.Tensor | None = None
     # Filled by the algorithm once per update (`PolicyGradient.with_targets`), then read by the loss and the value fit:
     weights: torch.Tensor | None = None  # (T, E) Ψ_t, the weight of log π(a_t|s_t)
     value_targets: torch.Tensor | None = None  # (T, E) what V(s_t) is fitted to, with a value function
@@ -53,6 +56,11 @@ class Batch:
         """Several batches of the same T as one batch of their envs side by side (env axis, in order)."""
         first = batches[0]
         final = None if first.final_obs is None else torch.cat([b.final_obs for b in batches], dim=1)
+        mask = None
+        if any(b.action_mask is not None for b in batches):  # a batch without masks allowed every action
+            n = next(b.action_mask for b in batches if b.action_mask is not None).shape[-1]
+            mask = torch.cat([b.action_mask if b.action_mask is not None
+                              else b.rewards.new_ones((*b.rewards.shape, n), dtype=torch.bool) for b in batches], dim=1)
         return Batch(
             obs=torch.cat([b.obs for b in batches], dim=1),
             actions=torch.cat([b.actions for b in batches], dim=1),
@@ -63,6 +71,7 @@ class Batch:
             episode_returns=torch.cat([b.episode_returns for b in batches]),
             episode_lengths=torch.cat([b.episode_lengths for b in batches]),
             final_obs=final,
+            action_mask=mask,
         )
 
 
@@ -86,6 +95,7 @@ class RolloutCollector:
         self.keep_final_obs = keep_final_obs
         self.device = torch.device(env.device)
         self.obs_E: torch.Tensor | None = None
+        self.mask_E: torch.Tensor | None = None  # (E, n) bool: the actions allowed at obs_E, None without masks
         self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
@@ -93,15 +103,18 @@ class RolloutCollector:
 
     def reset(self) -> None:
         """Reset every env; the first call uses the env's seed, later ones continue its RNG stream."""
-        self.obs_E, _ = self.env.reset(seed=self._seed)
+        self.obs_E, info = self.env.reset(seed=self._seed)
+        self.mask_E = info.get("action_mask") if isinstance(info, dict) else None
         self._seed = None
         self.running_return_E.zero_()
         self.running_length_E.zero_()
 
     def state_dict(self) -> dict:
-        """Current observations (E, ...), running episode return and length (E,), pending reset seed."""
+        """Current observations (E, ...) and action masks (E, n) or None, running episode return and
+        length (E,), pending reset seed."""
         return {  # copies: collecting updates the running tensors in place
             "obs": None if self.obs_E is None else self.obs_E.clone(),
+            "action_mask": None if self.mask_E is None else self.mask_E.clone(),
             "running_return": self.running_return_E.clone(),
             "running_length": self.running_length_E.clone(),
             "seed": self._seed,
@@ -110,13 +123,15 @@ class RolloutCollector:
     def load_state_dict(self, state: dict) -> None:
         """Continue exactly where `state_dict()` was taken (the env's own state is restored separately)."""
         self.obs_E = None if state["obs"] is None else state["obs"].to(self.device)
+        mask = state.get("action_mask")  # absent from states saved before masks existed
+        self.mask_E = None if mask is None else mask.to(self.device, torch.bool)
         self.running_return_E.copy_(state["running_return"])
         self.running_length_E.copy_(state["running_length"])
         self._seed = state["seed"]
 
     def restart(self, seed: int | None) -> None:
         """Drop the running episodes: the next rollout resets the envs, with `seed` (None: continue their RNG)."""
-        self.obs_E = None
+        self.obs_E = self.mask_E = None
         self.running_return_E.zero_()
         self.running_length_E.zero_()
         self._seed = seed
@@ -126,7 +141,9 @@ class RolloutCollector:
         if self.obs_E is None or self.reset_each_epoch:
             self.reset()
         T, E = self.steps, self.env.num_envs
-        obs_E = self.obs_E
+        obs_E, mask_E = self.obs_E, self.mask_E
+        # (T, E, n) bool, allocated with the first mask the env gives (rows before it: every action allowed)
+        mask_TE = None if mask_E is None else torch.empty((T, E, mask_E.shape[-1]), dtype=torch.bool, device=self.device)
         obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=torch.float32, device=self.device)
         # What the policy samples, flat per row (the env gets its own shape through env_actions)
         spec = action_spec(self.env.single_action_space)
@@ -144,7 +161,14 @@ class RolloutCollector:
         # inference mode, which skips version counting on every temporary.
         with torch.inference_mode():
             for t in range(T):
-                action_E = self.policy.sample(obs_E)
+                if mask_E is None:  # no masks: the policy's plain sample, nothing else to do
+                    action_E = self.policy.sample(obs_E)
+                else:
+                    if mask_TE is None:  # a normal tensor like the other buffers: the loss reads it
+                        with torch.inference_mode(False):
+                            mask_TE = torch.ones((T, E, mask_E.shape[-1]), dtype=torch.bool, device=self.device)
+                    mask_TE[t] = mask_E
+                    action_E = self.policy.sample(obs_E, mask_E)
                 try:
                     next_obs_E, reward_E, term_E, trunc_E, info = self.env.step(action_E)
                 except EnvStepError:
@@ -167,8 +191,11 @@ class RolloutCollector:
                 if final_TE is not None:
                     final_TE[t] = info.get("final_obs", next_obs_E)
                 obs_E = next_obs_E
+                next_mask_E = info.get("action_mask")
+                # a step without masks after some: every action allowed
+                mask_E = torch.ones_like(mask_E) if next_mask_E is None and mask_E is not None else next_mask_E
 
-        self.obs_E = obs_E
+        self.obs_E, self.mask_E = obs_E, mask_E
         dones_TE = terminated_TE | truncated_TE
         return Batch(
             obs=obs_TE,
@@ -180,4 +207,5 @@ class RolloutCollector:
             episode_returns=ret_TE[dones_TE],
             episode_lengths=len_TE[dones_TE],
             final_obs=final_TE,
+            action_mask=mask_TE,
         )

@@ -1,6 +1,7 @@
 """Adapters from numpy vector envs (Gymnasium's, EnvPool's) to the torch `VecEnv` contract of
 `reinforce.envs.vector`: SAME_STEP autoreset, float32/bool tensors on `device`, a full
-`info["final_obs"]` (E, obs_dim), and `state_dict` / `load_state_dict` as far as the backend allows.
+`info["final_obs"]` (E, obs_dim), `info["action_mask"]` (E, n) bool when the env gives action masks,
+and `state_dict` / `load_state_dict` as far as the backend allows.
 Actions go to the env through `env_actions`, the one place where Box actions are clipped.
 """
 from __future__ import annotations
@@ -116,9 +117,25 @@ class GymnasiumVecEnv(_NumpyVecEnv):
                          env.spec)
         self.metadata = env.metadata
 
+    def _with_mask(self, info: dict) -> dict:
+        """`info` with Gymnasium's batched "action_mask" (E, n) as a bool tensor on the device; rows of the
+        envs that gave none (its "_action_mask" presence flag False) allow every action.
+
+        At a SAME_STEP autoreset Gymnasium puts the reset's info at the top level for the envs that
+        ended (the last step's is under "final_info"), so the mask always goes with the returned obs.
+        """
+        mask = info.get("action_mask")
+        if mask is None:
+            return info
+        mask = np.array(mask, dtype=bool).reshape(self.num_envs, -1)
+        present = info.get("_action_mask")
+        if present is not None:
+            mask[~np.asarray(present, dtype=bool)] = True
+        return {**info, "action_mask": self._tensor(mask, torch.bool)}
+
     def reset(self, *, seed: int | None = None) -> tuple[torch.Tensor, dict]:
         obs, info = self.env.reset(seed=seed)
-        return self._tensor(self._obs(obs), torch.float32), info
+        return self._tensor(self._obs(obs), torch.float32), self._with_mask(info)
 
     def step(self, actions: torch.Tensor) -> Transition:
         obs, reward, terminated, truncated, info = self.env.step(env_actions(actions, self.single_action_space))
@@ -129,7 +146,7 @@ class GymnasiumVecEnv(_NumpyVecEnv):
             final = obs.copy()
             for i in done:
                 final[i] = np.asarray(info["final_obs"][i], dtype=np.float32).reshape(self.obs_dim)
-        return self._transition(obs, reward, terminated, truncated, final, info)
+        return self._transition(obs, reward, terminated, truncated, final, self._with_mask(info))
 
     def state_dict(self) -> dict | None:
         """VecEnv: {"kind": "rng", "np_random": JSON list of each sub-env's bit-generator state}.

@@ -77,16 +77,23 @@ class Reinforce(PolicyGradient):
                 bar.close()
 
     @torch.no_grad()
-    def predict(self, obs: Any, deterministic: bool = False) -> Any:
+    def predict(self, obs: Any, deterministic: bool = False, action_mask: Any = None) -> Any:
         """Actions for one observation (obs_dim,) or a batch (N, obs_dim): numpy in, numpy out (torch in,
         torch out), each in the env's action shape ((), (K,), (n,) or the Box's shape; the batch's N in
         front). Uses the observation normaliser as it stands (frozen: only `update` changes it);
-        `deterministic` takes the distribution's mode. Box actions come unclipped, as the policy gives them."""
+        `deterministic` takes the distribution's mode. Box actions come unclipped, as the policy gives them.
+        `action_mask` (n,) or (N, n), bool or 0/1 (info["action_mask"]; sum(nvec) long for MultiDiscrete):
+        only allowed actions are returned; Discrete and MultiDiscrete action spaces only."""
         as_numpy = not isinstance(obs, torch.Tensor)
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32) if as_numpy else obs, dtype=torch.float32, device=self.device)
         single = x.dim() == 1 or (x.dim() == 0 and self.policy.obs_dim == 1)
         x = x.reshape(-1, self.policy.obs_dim)
-        action = self.policy.act(x, deterministic=deterministic)
+        if action_mask is None:
+            action = self.policy.act(x, deterministic=deterministic)
+        else:
+            mask = torch.as_tensor(np.asarray(action_mask) if not isinstance(action_mask, torch.Tensor) else action_mask,
+                                   device=self.device).bool()
+            action = self.policy.act(x, deterministic=deterministic, mask=mask.reshape(x.shape[0], -1))
         action = action.reshape(x.shape[0], *self.env.single_action_space.shape)  # flat samples -> the env's shape
         action = action[0] if single else action
         return action.cpu().numpy() if as_numpy else action

@@ -38,7 +38,8 @@ def run_episodes(
     Resets `env` with `seed` first. Sub-env i runs a fixed quota of episodes (`episode_quota`) and only
     those count, in the order they end: taking the first N to end anywhere would favour short episodes.
     `max_steps`: steps in a row with no episode ending anywhere before giving up (an env without a time
-    limit). `on_step`, if given, sees every step's results right after `env.step`.
+    limit). `on_step`, if given, sees every step's results right after `env.step`. When the env gives
+    action masks (info["action_mask"], at reset and after each step) the policy acts among the allowed actions.
     """
     require_int("episodes", episodes, 1)
     require_int("max_steps", max_steps, 1)
@@ -50,14 +51,19 @@ def run_episodes(
     returns = torch.empty(episodes, dtype=torch.float64, device=device)  # filled in order of ending
     lengths = torch.empty(episodes, dtype=torch.long, device=device)
     count = 0
-    obs, _ = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed)
+    mask = info.get("action_mask") if isinstance(info, dict) else None
     steps_without_end = 0
     while count < episodes:
         if steps_without_end == max_steps:
             raise ValueError(f"no episode ended within {max_steps} steps: does the env have a time limit?")
         steps_without_end += 1
-        action = policy.act(obs, deterministic=deterministic)
+        if mask is None:
+            action = policy.act(obs, deterministic=deterministic)
+        else:
+            action = policy.act(obs, deterministic=deterministic, mask=mask)
         obs, reward, terminated, truncated, info = env.step(action)
+        mask = info.get("action_mask")
         if on_step is not None:
             on_step(obs, reward, terminated, truncated, info)
         ret += reward
