@@ -42,6 +42,20 @@ class _Fresh(Distribution):
     arg_constraints: dict = {}
 
 
+class _VectorEvent(_Fresh):
+    """Shapes read from one parameter `_vector` (..., n): the leading dims are the batch, n the event."""
+
+    _vector: str
+
+    @property
+    def _batch_shape(self) -> torch.Size:
+        return getattr(self, self._vector).shape[:-1]
+
+    @property
+    def _event_shape(self) -> torch.Size:
+        return getattr(self, self._vector).shape[-1:]
+
+
 class CategoricalDist(_Fresh):
     """Softmax over unnormalised `logits` (..., n); actions are (...,) int64 in [0, n).
 
@@ -206,7 +220,7 @@ class MultiCategoricalDist(_Fresh):
         return self.per_dim.entropy().sum(-1)
 
 
-class BernoulliDist(_Fresh):
+class BernoulliDist(_VectorEvent):
     """Independent Bernoullis, P(bit = 1) = sigmoid(logits), `logits` (..., n).
 
     Actions are (..., n) float32 0/1 (as torch's Bernoulli); `log_prob` and `entropy` sum over n;
@@ -214,17 +228,10 @@ class BernoulliDist(_Fresh):
     """
 
     support = constraints.independent(constraints.boolean, 1)
+    _vector = "logits"
 
     def __init__(self, logits: torch.Tensor):  # no super().__init__: see _Fresh
         self.logits = logits
-
-    @property
-    def _batch_shape(self) -> torch.Size:
-        return self.logits.shape[:-1]
-
-    @property
-    def _event_shape(self) -> torch.Size:
-        return self.logits.shape[-1:]
 
     @property
     def probs(self) -> torch.Tensor:
@@ -249,24 +256,17 @@ class BernoulliDist(_Fresh):
         return (softplus(self.logits) - torch.sigmoid(self.logits) * self.logits).sum(-1)
 
 
-class _Gaussian(_Fresh):
+class _Gaussian(_VectorEvent):
     """u ~ N(mean, exp(log_std)²) per dimension, `mean` (..., A), `log_std` (A,): what both Gaussians share.
 
     `rsample` and `log_prob` here are those of u; the squashed one maps through the tanh around them.
     """
 
     has_rsample = True
+    _vector = "loc"
 
     def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):  # no super().__init__: see _Fresh
         self.loc, self.log_std = mean, log_std
-
-    @property
-    def _batch_shape(self) -> torch.Size:
-        return self.loc.shape[:-1]
-
-    @property
-    def _event_shape(self) -> torch.Size:
-        return self.loc.shape[-1:]
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         """u = mean + σ·ε (*sample_shape, ..., A), differentiable in mean and log_std."""
