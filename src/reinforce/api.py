@@ -13,7 +13,7 @@ from reinforce.run.checkpoint import check_matches_config, load_checkpoint, load
 from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY, fresh_folder
 from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY
 from reinforce.run.trainer import train as train_run
-from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, run_episodes
+from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, run_episodes, summary_stats
 from reinforce.envs.vector import make_vec_env
 
 
@@ -91,7 +91,7 @@ def evaluate(
     agent, or a run folder. `env_id` defaults to the agent's own env."""
     if not isinstance(agent_or_path, Reinforce):
         result = evaluate_run(agent_or_path, episodes, deterministic, seed, num_envs)
-        return {**{f"return_{k}": v for k, v in result["return"].items()}, **{f"length_{k}": v for k, v in result["length"].items()}}
+        return _flat(result["return"], result["length"])
     agent = agent_or_path
     cfg = agent.describe()
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
@@ -100,11 +100,11 @@ def evaluate(
         returns, lengths = run_episodes(agent.policy, env, episodes, deterministic, seed)
     finally:
         env.close()
-    stats = {}
-    for name, values in (("return", returns), ("length", lengths.astype(float))):
-        stats.update({f"{name}_mean": float(values.mean()), f"{name}_std": float(values.std()),
-                      f"{name}_min": float(values.min()), f"{name}_max": float(values.max())})
-    return stats
+    return _flat(summary_stats(returns), summary_stats(lengths.astype(float)))
+
+
+def _flat(returns: dict[str, float], lengths: dict[str, float]) -> dict[str, float]:
+    return {**{f"return_{k}": v for k, v in returns.items()}, **{f"length_{k}": v for k, v in lengths.items()}}
 
 
 __all__ = ["train", "load", "evaluate", "resolve"]

@@ -112,7 +112,7 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env
     return LoadedPolicy(cfg, policy.to(device).eval(), epochs, source)
 
 
-def _stats(values: np.ndarray) -> dict[str, float]:
+def summary_stats(values: np.ndarray) -> dict[str, float]:
     return {
         "mean": float(values.mean()),
         "std": float(values.std()),
@@ -157,8 +157,8 @@ def evaluate_run(
         "episodes": episodes,
         "deterministic": deterministic,
         "seed": seed,
-        "return": _stats(returns),
-        "length": _stats(lengths.astype(np.float64)),
+        "return": summary_stats(returns),
+        "length": summary_stats(lengths.astype(np.float64)),
     }
 
 
