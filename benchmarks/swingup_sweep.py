@@ -101,6 +101,17 @@ CONFIGS.update({
     "b-t64-ls-0.5-sq-lin": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, lr_schedule="linear"),
 })
 
+# The v1 recipe with an output layer initialised near zero (orthogonal, gain 0.01, as CleanRL's actor head):
+# the untrained policy's mean force is ≈ 0 everywhere, so the cart does not drift off the track before
+# pumping is learned, and v0's crash optimum is not the first thing the gradient sees.
+S = v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True)
+CONFIGS.update({
+    "s-h01": v(S, head_init_gain=0.01),
+    "s-h01-clip": v(S, head_init_gain=0.01, max_grad_norm=0.5),
+    "s-h01-ls-1": v(S, head_init_gain=0.01, log_std_init=-1.0),
+    "s-h01-lin": v(S, head_init_gain=0.01, lr_schedule="linear"),
+})
+
 
 def parse_seeds(text: str) -> list[int]:
     out: list[int] = []

@@ -1,4 +1,5 @@
 """CLI and config: a tiny train + plot writes the run folder; bad input gives one clear line."""
+import tomllib
 import subprocess
 import sys
 
@@ -111,3 +112,18 @@ def test_config_toml_round_trip_and_type_errors(tmp_path):
     assert config_mod.from_dict({"lr": 1}).lr == 1.0  # an int is a fine float
     assert config_mod.parse_override("hidden_sizes=[32, 32]") == ("hidden_sizes", [32, 32])
     assert config_mod.parse_override("env_id=Pendulum-v1") == ("env_id", "Pendulum-v1")
+
+
+def test_wrapper_specs_parse_round_trip_and_reject_what_is_not_a_literal_call():
+    from reinforce.config import Config, from_dict, parse_wrapper, to_toml
+
+    cfg = Config(env_id="CartPole-v1", wrappers=("AtariPreprocessing(frame_skip=1, noop_max=30)", "pkg.mod:Custom"))
+    assert from_dict(tomllib.loads(to_toml(cfg))) == cfg
+    assert parse_wrapper(cfg.wrappers[0]) == ("AtariPreprocessing", {"frame_skip": 1, "noop_max": 30})
+    assert parse_wrapper(cfg.wrappers[1]) == ("pkg.mod:Custom", {})
+    assert from_dict({"env_id": "CartPole-v1", "wrappers": "FlattenObservation"}).wrappers == ("FlattenObservation",)
+    for bad in ("1Wrapper", "Frame(4)", "Frame(n=os.sep)", "Frame(**k)"):
+        with pytest.raises(ValueError, match="wrapper"):
+            Config(env_id="CartPole-v1", wrappers=(bad,))
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        Config(env_id="CartPole-v1", encoder="resnet")

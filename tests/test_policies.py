@@ -5,6 +5,7 @@ import gymnasium as gym
 import pytest
 import torch
 
+from reinforce.config import Config
 from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, make_policy
 
 
@@ -133,3 +134,29 @@ def test_state_dict_keys_are_what_checkpoints_expect(squash):
     gauss = DiagonalGaussianPolicy(obs_dim=3, act_dim=2, hidden_sizes=(), squash=squash)
     bounds = {"action_center", "action_half_range"} if squash else set()
     assert set(gauss.state_dict()) == {"mu.0.weight", "mu.0.bias", "log_std"} | bounds
+
+
+@pytest.mark.parametrize("act_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiBinary(4)])
+def test_head_init_gain_zero_makes_the_untrained_policy_state_independent(act_space):
+    obs_space = gym.spaces.Box(-5, 5, (4,))
+    torch.manual_seed(0)
+    obs = torch.randn(16, 4) * 3
+    default = make_policy(obs_space, act_space, hidden_sizes=(8,))
+    flat = make_policy(obs_space, act_space, hidden_sizes=(8,), head_init_gain=0.0)
+    small = make_policy(obs_space, act_space, hidden_sizes=(8,), head_init_gain=0.01)
+
+    def params(policy):  # the head's raw output per observation: logits or the Gaussian mean
+        net = policy.mu if hasattr(policy, "mu") else policy.logits
+        return net(obs).detach()
+
+    assert torch.equal(params(flat), torch.zeros_like(params(flat)))
+    assert params(small).abs().max() < 0.05 < params(default).abs().max()
+    head = [m for m in small.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert torch.equal(head.bias, torch.zeros_like(head.bias))
+
+
+def test_head_init_gain_is_validated():
+    with pytest.raises(ValueError, match="head_init_gain"):
+        Config(env_id="CartPole-v1", head_init_gain=-1.0)
+    with pytest.raises(ValueError, match="head_init_gain"):
+        Config(env_id="CartPole-v1", head_init_gain=float("nan"))

@@ -102,6 +102,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> list[str]:
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": docs.get(field.name, "")}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is tuple and typing.get_args(kind)[0] is str:
+            kwargs.update(action="append", type=str, metavar="SPEC")  # repeat the flag for each item, in order
         elif typing.get_origin(kind) is tuple:
             kwargs.update(type=_int_tuple, metavar="N,N")
         elif kind in (int, float, str):

@@ -6,6 +6,7 @@ once; `Config.options` hands the algorithm just its part. No torch here: the CLI
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import re
@@ -31,6 +32,8 @@ RETURN_FORMS = ("reward_to_go", "total")
 BASELINES = ("none", "mean", "value", "gae")
 LR_SCHEDULES = ("constant", "linear")
 ACTIVATION_NAMES = ("relu", "tanh", "elu")
+ENCODERS = ("auto", "flat", "nature_cnn", "small_cnn")
+WRAPPER_SPEC = re.compile(r"\s*([A-Za-z_][\w.]*(?::[A-Za-z_]\w*)?)\s*(?:\((.*)\))?\s*", re.S)
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
 MAX_SEED = 2**32 - 1  # numpy and Gymnasium take any non-negative int; 32 bits keep seed + i in range everywhere
 
@@ -100,12 +103,22 @@ class Config(ReinforceOptions):
     """Hidden activation: relu, tanh or elu; None takes the policy's default."""
     log_std_init: float = 0.0
     """Gaussian policies: initial log σ of every action dimension."""
+    head_init_gain: float | None = None
+    """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
+    with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)
+    or has mean ≈ 0 (Gaussian) in every state instead of a state-dependent offset."""
     squash: bool = False
     """Gaussian policies: tanh-squash samples into the action bounds (with the log-prob correction) instead of clipping."""
     normalize_observations: bool = False
     """Running mean/std normalisation of observations, stored in the policy and frozen at evaluation."""
     seed: int = 0
     """Seeds torch (policy init, action sampling) and the envs (sub-env i gets seed + i)."""
+    encoder: str = "auto"
+    """How observations become the policy's and value's input: auto (from the observation space: images get a CNN,
+    the rest is flattened, Discrete one-hot), flat, nature_cnn (images ≥ 36 px a side) or small_cnn (small grids)."""
+    wrappers: tuple[str, ...] = ()
+    """Gymnasium wrappers applied to every sub-env, in order: a name from gymnasium.wrappers (or module:Name) with
+    optional keyword arguments, e.g. "AtariPreprocessing(frame_skip=1)", "FrameStackObservation(stack_size=4)"."""
     backend: str = "auto"
     """Vector env backend: auto (native where we have one, else sync), native, sync, async or envpool."""
     device: str = "cpu"
@@ -167,10 +180,19 @@ def validate_config(c: Config) -> None:
     if c.activation is not None:
         _choice("activation", c.activation, ACTIVATION_NAMES)
     require_finite("log_std_init", c.log_std_init)
+    if c.head_init_gain is not None:
+        require_finite("head_init_gain", c.head_init_gain)
+        if c.head_init_gain < 0:
+            raise ValueError(f"head_init_gain must be None or a number >= 0, got {c.head_init_gain!r}")
     require_int("seed", c.seed, 0)
     if c.seed > MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {c.seed!r}")
     _choice("backend", c.backend, BACKENDS)
+    _choice("encoder", c.encoder, ENCODERS)
+    if not isinstance(c.wrappers, tuple):
+        raise ValueError(f"wrappers must be a list of wrapper names, got {c.wrappers!r}")
+    for spec in c.wrappers:
+        parse_wrapper(spec)
     if not isinstance(c.device, str) or not DEVICE_PATTERN.fullmatch(c.device):
         raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {c.device!r}")
     if c.num_threads is not None:
@@ -178,6 +200,24 @@ def validate_config(c: Config) -> None:
     for name in ("squash", "normalize_observations"):
         if not isinstance(getattr(c, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(c, name)!r}")
+
+
+def parse_wrapper(spec: Any) -> tuple[str, dict[str, Any]]:
+    """`"Name"` or `"Name(key=value, ...)"` (values as Python literals) -> (name, kwargs); ValueError otherwise.
+    `Name` may be `package.module:Name` for a wrapper outside gymnasium.wrappers."""
+    match = WRAPPER_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise ValueError(f"wrapper {spec!r} must look like Name or Name(key=value, ...), e.g. 'FrameStackObservation(stack_size=4)'")
+    name, args = match.group(1), match.group(2)
+    if not args or not args.strip():
+        return name, {}
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args or any(k.arg is None for k in call.keywords):
+            raise ValueError
+        return name, {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError):
+        raise ValueError(f"wrapper {spec!r}: arguments must be key=value pairs of literals, e.g. 'FrameStackObservation(stack_size=4)'") from None
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -189,6 +229,12 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             return None
         hint = next(h for h in options if h is not type(None))
         origin = typing.get_origin(hint)
+    if origin is tuple and typing.get_args(hint)[0] is str:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"config key {name!r} must be a list of strings, got {value!r}")
+        return tuple(value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise TypeError(f"config key {name!r} must be a list of integers, got {value!r}")

@@ -61,6 +61,13 @@ class Policy(nn.Module):
     def enable_obs_normalization(self, obs_dim: int) -> None:
         self.obs_normalizer = ObsNormalizer(obs_dim)
 
+    @torch.no_grad()
+    def init_output_layer(self, gain: float) -> None:
+        """Re-initialise the last Linear (the action head's output): orthogonal weights × `gain`, zero bias."""
+        head = [m for m in self.modules() if isinstance(m, nn.Linear)][-1]
+        nn.init.orthogonal_(head.weight, gain=gain)
+        head.bias.zero_()
+
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
 
@@ -224,6 +231,7 @@ def make_policy(
     log_std_init: float = 0.0,
     squash: bool = False,
     normalize_observations: bool = False,
+    head_init_gain: float | None = None,
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
     MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian.
@@ -250,6 +258,8 @@ def make_policy(
             action_low=torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1) if squash else None,
             action_high=torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1) if squash else None,
         )
+    if head_init_gain is not None:
+        policy.init_output_layer(head_init_gain)
     if normalize_observations:
         policy.enable_obs_normalization(obs_dim)
     return policy

@@ -23,6 +23,7 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         log_std_init=cfg.log_std_init,
         squash=cfg.squash,
         normalize_observations=cfg.normalize_observations,
+        head_init_gain=cfg.head_init_gain,
     )
 
 
