@@ -109,7 +109,19 @@ CONFIGS.update({
     "s-h01": v(S, head_init_gain=0.01),
     "s-h01-clip": v(S, head_init_gain=0.01, max_grad_norm=0.5),
     "s-h01-ls-1": v(S, head_init_gain=0.01, log_std_init=-1.0),
+    # Even with mean force ≈ 0, σ = e^-0.5 random-walks the cart off the track in ≈ 130 steps, so early
+    # episodes still end by termination; a smaller σ keeps the first episodes on the track.
+    "s-h01-ls-1.5": v(S, head_init_gain=0.01, log_std_init=-1.5),
+    "s-h01-ls-2": v(S, head_init_gain=0.01, log_std_init=-2.0),
+    # At σ = e^-2 seeds escape the crash but then learn the balance slowly (episodes of 160-220 steps:
+    # swung up, then off the track) and σ may collapse; a faster policy step, or σ between -2 and -1.5.
+    "s-h01-ls-2-lr3": v(S, head_init_gain=0.01, log_std_init=-2.0, lr=3e-3),
+    "s-h01-ls-1.75": v(S, head_init_gain=0.01, log_std_init=-1.75),
     "s-h01-lin": v(S, head_init_gain=0.01, lr_schedule="linear"),
+    # ls-2 seed 1 let log σ collapse to -3.3 after 13M steps and fell back to the crash; a small entropy bonus
+    # (its gradient on log σ is the constant coefficient) holds σ up without undoing the small start.
+    "s-h01-ls-2-e001": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.001),
+    "s-h01-ls-2-e003": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003),
 })
 
 

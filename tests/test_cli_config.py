@@ -53,7 +53,7 @@ def test_existing_run_folder_is_refused_without_force(tmp_path, capsys):
         (["train", "--gamma", "1.5"], "gamma must be in [0, 1]"),
         (["train", "--lr", "0"], "lr must be > 0"),
         (["train", "--num-envs", "0"], "num_envs must be >= 1"),
-        (["train", "--env", "FrozenLake-v1", "--epochs", "1"], "unsupported observation space Discrete(16)"),
+        (["train", "--encoder", "nature_cnn", "--epochs", "1"], "encoder 'nature_cnn' takes image observations"),
         (["plot", "/nonexistent/run"], "is not a run folder"),
     ],
 )

@@ -53,7 +53,7 @@ def test_make_policy_picks_categorical_for_discrete():
 @pytest.mark.parametrize(
     "obs_space, act_space, word",
     [
-        (gym.spaces.Discrete(4), gym.spaces.Discrete(2), "observation"),
+        (gym.spaces.Text(4), gym.spaces.Discrete(2), "observation"),
         (gym.spaces.Box(-1, 1, (4,)), gym.spaces.MultiDiscrete([2, 2], start=[1, 0]), "action"),
         (gym.spaces.Box(-1, 1, (4,)), gym.spaces.Tuple([gym.spaces.Discrete(2)]), "action"),
     ],

@@ -86,9 +86,12 @@ def test_num_envs_must_be_positive_integer(num_envs):
         make_vec_env("CartPole-v1", num_envs)
 
 
-def test_unsupported_observation_space_is_named():
-    with pytest.raises(TypeError, match="unsupported observation space Discrete"):
-        make_vec_env("FrozenLake-v1", 2)
+def test_discrete_observations_arrive_one_hot():
+    env = make_vec_env("FrozenLake-v1", 2, seed=0)
+    obs, _ = env.reset()
+    assert obs.shape == (2, 16) and obs.dtype == torch.float32
+    assert torch.equal(obs, torch.nn.functional.one_hot(torch.tensor([0, 0]), 16).float())  # both start in cell 0
+    env.close()
 
 
 def test_unknown_backend():

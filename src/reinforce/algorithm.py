@@ -33,7 +33,8 @@ from reinforce.policies import Policy
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
-from reinforce.spaces import action_spec, observation_dim
+from reinforce.observations import observation_spec
+from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
 
 
@@ -45,7 +46,7 @@ def make_options(options: ReinforceOptions | None = None, **overrides: Any) -> R
 
 def check_policy_fits(policy: Policy, env: VecEnv) -> None:
     """A clear ValueError when the policy's input size or action kind and size are not the env's."""
-    obs_dim = observation_dim(env.single_observation_space)
+    obs_dim = observation_spec(env.single_observation_space).flat_dim
     spec = action_spec(env.single_action_space)
     hint = "build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
     kind = getattr(policy, "action_kind", None)
@@ -88,7 +89,7 @@ class PolicyGradient:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=opts.lr)
         self.value_fn: ValueFunction | None = None
         if opts.baseline in ("value", "gae"):
-            self.value_fn = ValueFunction(self.policy.obs_dim, opts.value_hidden_sizes).to(self.device)
+            self.value_fn = ValueFunction(self.policy.obs_dim, opts.value_hidden_sizes, encoder=self.policy.fresh_encoder()).to(self.device)
             self.value_optimizer = torch.optim.Adam(self.value_fn.parameters(), lr=opts.value_lr)
         self.collector = RolloutCollector(
             env,
@@ -174,7 +175,7 @@ class PolicyGradient:
     def _loss_and_entropy(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         weights_N = batch.weights.reshape(-1)
         n = weights_N.shape[0]
-        obs_N = batch.obs.reshape(n, -1)
+        obs_N = batch.obs.reshape(n, *batch.obs.shape[2:])
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
         if batch.action_mask is None:
             dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
@@ -225,7 +226,7 @@ class PolicyGradient:
         """`value_iters` full-batch Adam steps of V toward the batch's value targets; returns the last MSE."""
         if batch.value_targets is None:
             batch = self.with_targets(batch)
-        obs_N = self.policy.normalize(batch.obs.reshape(batch.value_targets.numel(), -1))
+        obs_N = self.policy.normalize(batch.obs.reshape(batch.value_targets.numel(), *batch.obs.shape[2:]))
         targets_N = batch.value_targets.reshape(-1)
         for _ in range(self.options.value_iters):
             value_loss = (self.value_fn(obs_N) - targets_N).pow(2).mean()

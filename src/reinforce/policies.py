@@ -22,8 +22,10 @@ from reinforce.distributions import (
     MultiCategoricalDist,
     SquashedDiagGaussian,
 )
+from reinforce.encoders import ImageEncoder, make_encoder
 from reinforce.normalization import ObsNormalizer
-from reinforce.spaces import ActionSpec, action_spec, observation_dim
+from reinforce.observations import observation_spec
+from reinforce.spaces import ActionSpec, action_spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -49,7 +51,9 @@ class Policy(nn.Module):
     the mode when deterministic. `mask` (..., n) bool, the allowed actions (info["action_mask"]), is
     taken by the categorical kinds only; the others raise on one (`_no_mask`).
     `obs_normalizer` (optional) is applied to every observation first; it is part of the module, so
-    its statistics are saved and loaded with the weights.
+    its statistics are saved and loaded with the weights. `encoder` (optional, reinforce.encoders) turns
+    image observations (..., *shape) into features before the head's MLP; `obs_dim` stays the
+    observation's value count (what the env gives), the MLP's input is the encoder's `out_dim`.
     """
 
     action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
@@ -57,6 +61,16 @@ class Policy(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.obs_normalizer: ObsNormalizer | None = None
+        self.encoder: ImageEncoder | None = None
+
+    def _set_encoder(self, obs_dim: int, encoder: ImageEncoder | None) -> int:
+        """Keep `encoder` (None: none) and return the head MLP's input width."""
+        self.encoder = encoder
+        return int(obs_dim) if encoder is None else encoder.out_dim
+
+    def fresh_encoder(self) -> ImageEncoder | None:
+        """A newly initialised copy of the encoder (the value function's own), None without one."""
+        return None if self.encoder is None else self.encoder.fresh()
 
     def enable_obs_normalization(self, obs_dim: int) -> None:
         self.obs_normalizer = ObsNormalizer(obs_dim)
@@ -70,6 +84,10 @@ class Policy(nn.Module):
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the head's MLP reads: the normalised vector, or the encoder's features of an image."""
+        return self.normalize(obs) if self.encoder is None else self.encoder(obs)
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
         """π(·|obs): a fresh distribution with sample / log_prob / entropy / mode (reinforce.distributions)."""
@@ -109,16 +127,17 @@ class CategoricalPolicy(Policy):
     Parameters: `logits.*` (the MLP).
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
-        """`logits` = mlp(obs_dim -> n_actions) with `hidden_sizes` and `activation` between layers."""
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",
+                 encoder: ImageEncoder | None = None):
+        """`logits` = mlp(obs_dim (or the encoder's features) -> n_actions) with `hidden_sizes` and `activation`."""
         super().__init__()
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
-        self.logits = mlp(self.obs_dim, self.n_actions, hidden_sizes, activation)
+        self.logits = mlp(self._set_encoder(obs_dim, encoder), self.n_actions, hidden_sizes, activation)
 
     action_kind = "discrete"
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
-        return CategoricalDist(self.logits(self.normalize(obs)), mask)
+        return CategoricalDist(self.logits(self.features(obs)), mask)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == (self.n_actions,)
@@ -133,16 +152,17 @@ class MultiCategoricalPolicy(Policy):
 
     action_kind = "multi_discrete"
 
-    def __init__(self, obs_dim: int, nvec: Sequence[int], hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
-        """`logits` = mlp(obs_dim -> sum(nvec)) with `hidden_sizes` and `activation` between layers."""
+    def __init__(self, obs_dim: int, nvec: Sequence[int], hidden_sizes: Sequence[int] = (), activation: str = "tanh",
+                 encoder: ImageEncoder | None = None):
+        """`logits` = mlp(obs_dim (or the encoder's features) -> sum(nvec)) with `hidden_sizes` and `activation`."""
         super().__init__()
         self.obs_dim, self.nvec = int(obs_dim), tuple(int(n) for n in nvec)
         if not self.nvec or min(self.nvec) < 1:
             raise ValueError(f"nvec must be a non-empty list of positive counts, got {nvec}")
-        self.logits = mlp(self.obs_dim, sum(self.nvec), hidden_sizes, activation)
+        self.logits = mlp(self._set_encoder(obs_dim, encoder), sum(self.nvec), hidden_sizes, activation)
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> MultiCategoricalDist:
-        return MultiCategoricalDist(self.logits(self.normalize(obs)), self.nvec, mask)
+        return MultiCategoricalDist(self.logits(self.features(obs)), self.nvec, mask)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == self.nvec
@@ -157,15 +177,16 @@ class BernoulliPolicy(Policy):
 
     action_kind = "multi_binary"
 
-    def __init__(self, obs_dim: int, n: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh"):
+    def __init__(self, obs_dim: int, n: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",
+                 encoder: ImageEncoder | None = None):
         super().__init__()
         self.obs_dim, self.n = int(obs_dim), int(n)
-        self.logits = mlp(self.obs_dim, self.n, hidden_sizes, activation)
+        self.logits = mlp(self._set_encoder(obs_dim, encoder), self.n, hidden_sizes, activation)
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> BernoulliDist:
         if mask is not None:
             self._no_mask(mask)
-        return BernoulliDist(self.logits(self.normalize(obs)))
+        return BernoulliDist(self.logits(self.features(obs)))
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.outputs == self.n
@@ -196,11 +217,13 @@ class DiagonalGaussianPolicy(Policy):
         squash: bool = False,
         action_low: Sequence[float] | torch.Tensor | None = None,
         action_high: Sequence[float] | torch.Tensor | None = None,
+        encoder: ImageEncoder | None = None,
     ):
-        """`mu` = mlp(obs_dim -> act_dim); `log_std` starts at `log_std_init`; bounds default to ±1 when squashed."""
+        """`mu` = mlp(obs_dim (or the encoder's features) -> act_dim); `log_std` starts at `log_std_init`;
+        bounds default to ±1 when squashed."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
-        self.mu = mlp(self.obs_dim, self.act_dim, hidden_sizes, activation)
+        self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
         self.squash = bool(squash)
         if self.squash:
@@ -214,7 +237,7 @@ class DiagonalGaussianPolicy(Policy):
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> DiagGaussian | SquashedDiagGaussian:
         if mask is not None:
             self._no_mask(mask)
-        mean = self.mu(self.normalize(obs))
+        mean = self.mu(self.features(obs))
         if self.squash:
             return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)
         return DiagGaussian(mean, self.log_std)
@@ -232,14 +255,20 @@ def make_policy(
     squash: bool = False,
     normalize_observations: bool = False,
     head_init_gain: float | None = None,
+    encoder: str = "auto",
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
-    MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian.
+    MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian;
+    and the encoder the observation space needs (reinforce.encoders: none for vectors, a CNN for images).
 
     Defaults follow the article: linear logits (tanh between layers when given), 64-64 ReLU Gaussian mean.
+    After a CNN the head is linear unless `hidden_sizes` says otherwise.
     """
-    obs_dim, spec = observation_dim(observation_space), action_spec(action_space)
-    logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh"}
+    obs_spec, spec = observation_spec(observation_space), action_spec(action_space)
+    obs_dim, enc = obs_spec.flat_dim, make_encoder(obs_spec, encoder)
+    if enc is not None and normalize_observations:
+        raise ValueError("normalize_observations works on vector observations; images are scaled to [0, 1] by the encoder")
+    logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
         policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
     elif spec.kind == "multi_discrete":
@@ -250,13 +279,14 @@ def make_policy(
         policy = DiagonalGaussianPolicy(
             obs_dim,
             spec.outputs,
-            hidden_sizes=(64, 64) if hidden_sizes is None else tuple(hidden_sizes),
+            hidden_sizes=((64, 64) if enc is None else ()) if hidden_sizes is None else tuple(hidden_sizes),
             activation=activation or "relu",
             log_std_init=log_std_init,
             squash=squash,
             # flattened in the same (C) order as the actions the env gets reshaped from
             action_low=torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1) if squash else None,
             action_high=torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1) if squash else None,
+            encoder=enc,
         )
     if head_init_gain is not None:
         policy.init_output_layer(head_init_gain)

@@ -24,7 +24,7 @@ class EnvStepError(ValueError):
 class Batch:
     """One rollout. T = steps per env, E = envs."""
 
-    obs: torch.Tensor  # (T, E, obs_dim) float32: s_t
+    obs: torch.Tensor  # (T, E, D) float32 vectors or (T, E, *shape) uint8/bool images (reinforce.observations): s_t
     # the policy's raw samples: (T, E) int64 Discrete, (T, E, K) int64 MultiDiscrete, (T, E, n) float32 0/1
     # MultiBinary, (T, E, prod(shape)) float32 Box (flat, unclipped)
     actions: torch.Tensor
@@ -144,7 +144,8 @@ class RolloutCollector:
         obs_E, mask_E = self.obs_E, self.mask_E
         # (T, E, n) bool, allocated with the first mask the env gives (rows before it: every action allowed)
         mask_TE = None if mask_E is None else torch.empty((T, E, mask_E.shape[-1]), dtype=torch.bool, device=self.device)
-        obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=torch.float32, device=self.device)
+        # in the env's own dtype: uint8 images stay a quarter of float32's size
+        obs_TE = torch.empty((T, E, *obs_E.shape[1:]), dtype=obs_E.dtype, device=self.device)
         # What the policy samples, flat per row (the env gets its own shape through env_actions)
         spec = action_spec(self.env.single_action_space)
         dtype = torch.long if spec.kind in ("discrete", "multi_discrete") else torch.float32

@@ -1,4 +1,4 @@
-"""What the library can learn on: the observation and action spaces it supports, checked in one place."""
+"""The action spaces the library can act in, checked in one place (observations: reinforce.observations)."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 SUPPORTED_SPACES = (
-    "observations: Box (flattened); actions: Discrete (starting at 0), MultiDiscrete (starting at 0), "
-    "MultiBinary or Box of any shape"
+    "actions: Discrete (starting at 0), MultiDiscrete (starting at 0), MultiBinary or Box of any shape"
 )
 
 ACTION_KINDS = ("discrete", "multi_discrete", "multi_binary", "box")
@@ -44,13 +43,6 @@ class ActionSpec:
 
 def _unsupported(what: str, space: gym.Space) -> TypeError:
     return TypeError(f"unsupported {what} space {space}; supported {SUPPORTED_SPACES}")
-
-
-def observation_dim(observation_space: gym.Space) -> int:
-    """Values per observation (the Box flattened); a clear TypeError for what we cannot handle."""
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise _unsupported("observation", observation_space)
-    return int(math.prod(observation_space.shape)) if observation_space.shape else 1
 
 
 def action_spec(action_space: gym.Space) -> ActionSpec:

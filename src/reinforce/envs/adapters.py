@@ -1,6 +1,7 @@
 """Adapters from numpy vector envs (Gymnasium's, EnvPool's) to the torch `VecEnv` contract of
-`reinforce.envs.vector`: SAME_STEP autoreset, float32/bool tensors on `device`, a full
-`info["final_obs"]` (E, obs_dim), `info["action_mask"]` (E, n) bool when the env gives action masks,
+`reinforce.envs.vector`: SAME_STEP autoreset, tensors on `device` (observations as reinforce.observations
+encodes them: (E, D) float32 vectors or (E, *shape) uint8/bool images), a full `info["final_obs"]`,
+`info["action_mask"]` (E, n) bool when the env gives action masks (in info or in a Dict observation),
 and `state_dict` / `load_state_dict` as far as the backend allows.
 Actions go to the env through `env_actions`, the one place where Box actions are clipped.
 """
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from reinforce.spaces import action_spec, observation_dim
+from reinforce.observations import batch_one, encode_batch, mask_of, observation_spec
+from reinforce.spaces import action_spec
 
 __all__ = ["env_actions", "GymnasiumVecEnv", "EnvPoolVecEnv", "SAME_STEP_HINT"]
 
@@ -54,36 +56,39 @@ class _NumpyVecEnv:
         self.single_observation_space = observation_space
         self.single_action_space = action_space
         # clear TypeErrors if unsupported, observation space first
-        self.obs_dim, self.action_spec = observation_dim(observation_space), action_spec(action_space)
+        self.obs_spec, self.action_spec = observation_spec(observation_space), action_spec(action_space)
+        self.obs_dim = self.obs_spec.flat_dim
         self.seed = None if seed is None else int(seed)
         self.device = torch.device(device)
         self.spec = spec
 
-    def _obs(self, obs: Any) -> np.ndarray:
-        """(E, obs_dim) float32, a copy: the backend may reuse its output buffers on the next call."""
-        array = np.array(obs, dtype=np.float32)
-        if array.size != self.num_envs * self.obs_dim:
+    def _obs(self, obs: Any, n: int | None = None) -> np.ndarray:
+        """A batch of n (default E) observations as the policy takes them, (n, D) float32 or (n, *shape)
+        images; a copy: the backend may reuse its output buffers on the next call."""
+        try:
+            return encode_batch(self.single_observation_space, self.obs_spec, obs, self.num_envs if n is None else n)
+        except ValueError as err:
             name = getattr(self.spec, "id", None) or "the env"
-            raise ValueError(
-                f"{name} returned observations of shape {array.shape}, but its observation space "
-                f"{self.single_observation_space} means {self.num_envs} × {self.obs_dim} values"
-            )
-        return array.reshape(self.num_envs, self.obs_dim)
+            raise ValueError(f"{name}: {err}") from None
+
+    def _one_obs(self, obs: Any) -> np.ndarray:
+        """One sub-env's observation (a final obs from info) encoded like a batch row."""
+        return self._obs(batch_one(self.single_observation_space, obs), 1)[0]
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(array, dtype=dtype, device=self.device)
 
     def _transition(self, obs: np.ndarray, reward: Any, terminated: Any, truncated: Any,
                     final_obs: np.ndarray, info: dict | None = None) -> Transition:
-        """Torch tensors of one step: obs, final_obs (E, obs_dim) float32, reward (E,) float32, flags (E,) bool."""
+        """Torch tensors of one step: obs, final_obs (E, ...) encoded, reward (E,) float32, flags (E,) bool."""
         terminated = np.array(terminated, dtype=bool)
         truncated = np.array(truncated, dtype=bool) & ~terminated  # a time limit in the terminating step: terminated
         return (
-            self._tensor(obs, torch.float32),
+            self._tensor(obs, self.obs_spec.torch_dtype),
             self._tensor(np.asarray(reward, dtype=np.float32), torch.float32),
             self._tensor(terminated, torch.bool),
             self._tensor(truncated, torch.bool),
-            {**(info or {}), "final_obs": self._tensor(final_obs, torch.float32)},
+            {**(info or {}), "final_obs": self._tensor(final_obs, self.obs_spec.torch_dtype)},
         )
 
     def state_dict(self) -> dict | None:
@@ -117,13 +122,17 @@ class GymnasiumVecEnv(_NumpyVecEnv):
                          env.spec)
         self.metadata = env.metadata
 
-    def _with_mask(self, info: dict) -> dict:
-        """`info` with Gymnasium's batched "action_mask" (E, n) as a bool tensor on the device; rows of the
-        envs that gave none (its "_action_mask" presence flag False) allow every action.
+    def _with_mask(self, info: dict, obs: Any) -> dict:
+        """`info` with the batched "action_mask" (E, n) as a bool tensor on the device, from a Dict
+        observation's "action_mask" entry or else from Gymnasium's info; rows of the envs that gave none
+        (the info's "_action_mask" presence flag False) allow every action.
 
         At a SAME_STEP autoreset Gymnasium puts the reset's info at the top level for the envs that
         ended (the last step's is under "final_info"), so the mask always goes with the returned obs.
         """
+        in_obs = mask_of(self.obs_spec, obs)
+        if in_obs is not None:
+            return {**info, "action_mask": self._tensor(in_obs.reshape(self.num_envs, -1), torch.bool)}
         mask = info.get("action_mask")
         if mask is None:
             return info
@@ -135,18 +144,18 @@ class GymnasiumVecEnv(_NumpyVecEnv):
 
     def reset(self, *, seed: int | None = None) -> tuple[torch.Tensor, dict]:
         obs, info = self.env.reset(seed=seed)
-        return self._tensor(self._obs(obs), torch.float32), self._with_mask(info)
+        return self._tensor(self._obs(obs), self.obs_spec.torch_dtype), self._with_mask(info, obs)
 
     def step(self, actions: torch.Tensor) -> Transition:
-        obs, reward, terminated, truncated, info = self.env.step(env_actions(actions, self.single_action_space))
-        obs = self._obs(obs)
+        raw, reward, terminated, truncated, info = self.env.step(env_actions(actions, self.single_action_space))
+        obs = self._obs(raw)
         final = obs
         done = np.flatnonzero(np.logical_or(terminated, truncated))
         if done.size:  # only the envs that just ended carry a final obs
             final = obs.copy()
             for i in done:
-                final[i] = np.asarray(info["final_obs"][i], dtype=np.float32).reshape(self.obs_dim)
-        return self._transition(obs, reward, terminated, truncated, final, self._with_mask(info))
+                final[i] = self._one_obs(info["final_obs"][i])
+        return self._transition(obs, reward, terminated, truncated, final, self._with_mask(info, raw))
 
     def state_dict(self) -> dict | None:
         """VecEnv: {"kind": "rng", "np_random": JSON list of each sub-env's bit-generator state}.
@@ -238,7 +247,7 @@ class EnvPoolVecEnv(_NumpyVecEnv):
             self.env = self._make(self.num_envs, self._pool_seed)
         self._fresh = False
         obs, info = self.env.reset()
-        return self._tensor(self._rows(self._obs(obs), self._order(info["env_id"])), torch.float32), {}
+        return self._tensor(self._rows(self._obs(obs), self._order(info["env_id"])), self.obs_spec.torch_dtype), {}
 
     def step(self, actions: torch.Tensor) -> Transition:
         self._fresh = False
@@ -255,5 +264,5 @@ class EnvPoolVecEnv(_NumpyVecEnv):
         if done.size:
             obs = final.copy()
             reset_obs, reset_info = self.env.reset(done.astype(np.int32))
-            obs[reset_info["env_id"]] = np.asarray(reset_obs, dtype=np.float32).reshape(-1, self.obs_dim)
+            obs[reset_info["env_id"]] = self._obs(reset_obs, len(reset_info["env_id"]))
         return self._transition(obs, reward, terminated, truncated, final)

@@ -14,6 +14,7 @@ from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.envs.vector import VecEnv
 from reinforce.metrics import Metrics
+from reinforce.observations import batch_one, encode_batch, is_single, mask_of, observation_spec
 from reinforce.policies import (
     ACTIVATIONS,
     BernoulliPolicy,
@@ -78,16 +79,29 @@ class Reinforce(PolicyGradient):
 
     @torch.no_grad()
     def predict(self, obs: Any, deterministic: bool = False, action_mask: Any = None) -> Any:
-        """Actions for one observation (obs_dim,) or a batch (N, obs_dim): numpy in, numpy out (torch in,
-        torch out), each in the env's action shape ((), (K,), (n,) or the Box's shape; the batch's N in
-        front). Uses the observation normaliser as it stands (frozen: only `update` changes it);
-        `deterministic` takes the distribution's mode. Box actions come unclipped, as the policy gives them.
-        `action_mask` (n,) or (N, n), bool or 0/1 (info["action_mask"]; sum(nvec) long for MultiDiscrete):
-        only allowed actions are returned; Discrete and MultiDiscrete action spaces only."""
+        """Actions for one observation or a batch of N (a leading axis; Dict observations batch each entry):
+        numpy in, numpy out (torch in, torch out), each in the env's action shape ((), (K,), (n,) or the
+        Box's shape; the batch's N in front). Observations are encoded as in training
+        (reinforce.observations: one-hot, Dict and Tuple flattened, images kept in their dtype); a Dict
+        observation's "action_mask" entry is used as the mask. Uses the observation normaliser as it
+        stands (frozen: only `update` changes it); `deterministic` takes the distribution's mode. Box
+        actions come unclipped, as the policy gives them. `action_mask` (n,) or (N, n), bool or 0/1
+        (info["action_mask"]; sum(nvec) long for MultiDiscrete): only allowed actions are returned;
+        Discrete and MultiDiscrete action spaces only."""
+        space = self.env.single_observation_space
+        spec = observation_spec(space)
         as_numpy = not isinstance(obs, torch.Tensor)
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32) if as_numpy else obs, dtype=torch.float32, device=self.device)
-        single = x.dim() == 1 or (x.dim() == 0 and self.policy.obs_dim == 1)
-        x = x.reshape(-1, self.policy.obs_dim)
+        if as_numpy:
+            single = is_single(space, obs)
+            batch = batch_one(space, obs) if single else obs
+            n = 1 if single else len(next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, tuple) else batch)
+            if action_mask is None and spec.mask_key is not None:
+                action_mask = mask_of(spec, batch)
+            x = torch.as_tensor(encode_batch(space, spec, batch, n), device=self.device)
+        else:
+            x = obs.to(self.device, spec.torch_dtype)
+            single = x.dim() == len(spec.shape) or (x.dim() == 0 and spec.flat_dim == 1)
+            x = x.reshape(-1, *spec.shape)
         if action_mask is None:
             action = self.policy.act(x, deterministic=deterministic)
         else:
@@ -145,6 +159,7 @@ def _policy_settings(policy: Policy) -> dict[str, Any]:
         "hidden_sizes": tuple(m.out_features for m in linears[:-1]),
         "activation": acts[0] if acts else None,
         "normalize_observations": policy.obs_normalizer is not None,
+        "encoder": "auto" if policy.encoder is None else policy.encoder.arch,
     }
     if isinstance(policy, DiagonalGaussianPolicy):
         settings.update(squash=policy.squash, log_std_init=float(policy.log_std.detach().mean()))

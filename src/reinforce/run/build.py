@@ -24,6 +24,7 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         squash=cfg.squash,
         normalize_observations=cfg.normalize_observations,
         head_init_gain=cfg.head_init_gain,
+        encoder=cfg.encoder,
     )
 
 
