@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Extras for `make test`; CI adds envpool (about 0.7 GB of assets) and mujoco so they are tested too.
-EXTRAS ?= dev
+# Extras for `make test` (the plug-in env packages are small); CI adds envpool (about 0.7 GB of assets) and
+# mujoco so they are tested too.
+EXTRAS ?= dev,atari,minigrid,minatar
 
 .PHONY: install run test bench clean
 

@@ -57,7 +57,7 @@ def test_text_parts_are_dropped_with_one_notice_and_the_mask_is_not_an_input():
     assert set(spec.dropped) == {"mission", "action_mask"}
     batch = {"image": np.ones((2, 3, 3, 3), np.uint8), "direction": np.array([1, 3]), "mission": ["go", "go"],
              "action_mask": np.ones((2, 3), np.int8)}
-    with pytest.warns(UserWarning, match="mission are text"):
+    with pytest.warns(UserWarning, match="mission are not numbers"):
         encode_batch(space, spec, batch, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -95,7 +95,8 @@ def evaluate(
     agent = agent_or_path
     cfg = agent.describe()
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
-    env = make_vec_env(env_id or cfg.env_id, num_envs or min(episodes, 16), seed=seed, backend=cfg.backend, device=str(agent.device))
+    env = make_vec_env(env_id or cfg.env_id, num_envs or min(episodes, 16), seed=seed, backend=cfg.backend,
+                       device=str(agent.device), wrappers=cfg.wrappers)
     try:
         returns, lengths = run_episodes(agent.policy, env, episodes, deterministic, seed)
     finally:

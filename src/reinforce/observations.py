@@ -5,7 +5,8 @@ Two kinds (`ObsSpec.kind`):
 * "vector": (E, D) float32. Box vectors are flattened; Discrete and MultiDiscrete parts are one-hot
   encoded, MultiBinary parts kept as 0/1; Dict and Tuple spaces concatenate their parts in the space's
   own order. A Dict's "action_mask" entry (the Gymnasium / PettingZoo convention) is not an input: it
-  becomes `info["action_mask"]`. Text parts (MiniGrid's mission) are dropped, with a one-time notice.
+  becomes `info["action_mask"]`. Parts that are not numbers (Text; MiniGrid's mission) are dropped,
+  with a one-time notice.
 * "image": a uint8 or bool Box of 2 or 3 dimensions, kept in its own dtype and shape, (E, *shape),
   so a rollout of 84×84×4 frames stays a quarter of float32's size; the encoder scales it on the
   device (reinforce.encoders). `channels_last` says whether the channel axis is the last (HWC).
@@ -27,6 +28,7 @@ SUPPORTED_OBSERVATIONS = (
     "and Dict or Tuple of these (Text parts dropped)"
 )
 _TORCH_DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
+_NUMERIC = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,14 @@ def _vector_width(space: gym.Space, path: str, dropped: list[str]) -> int:
         return int(space.nvec.sum())
     if isinstance(space, gym.spaces.MultiBinary):
         return math.prod(space.shape)
-    if isinstance(space, gym.spaces.Text):
-        dropped.append(path or "observation")
-        return 0
     if isinstance(space, gym.spaces.Dict):
         return sum(_vector_width(s, f"{path}.{k}" if path else k, dropped) for k, s in space.spaces.items()
                    if not (path == "" and k == MASK_KEY))
     if isinstance(space, gym.spaces.Tuple):
         return sum(_vector_width(s, f"{path}[{i}]", dropped) for i, s in enumerate(space.spaces))
+    if path:  # a part of a Dict or Tuple that is not numbers (Text, MiniGrid's MissionSpace): left out
+        dropped.append(path)
+        return 0
     raise _unsupported(space)
 
 
@@ -117,13 +119,11 @@ def _flatten(space: gym.Space, obs: Any, n: int, top: bool = False) -> list[np.n
     if isinstance(space, gym.spaces.MultiDiscrete):
         idx = (np.asarray(obs).reshape(n, -1) - space.start.reshape(1, -1))
         return [_one_hot(idx[:, k], int(m)) for k, m in enumerate(space.nvec.reshape(-1))]
-    if isinstance(space, gym.spaces.Text):
-        return []
     if isinstance(space, gym.spaces.Dict):
         return [p for k, s in space.spaces.items() if not (top and k == MASK_KEY) for p in _flatten(s, obs[k], n)]
     if isinstance(space, gym.spaces.Tuple):
         return [p for i, s in enumerate(space.spaces) for p in _flatten(s, obs[i], n)]
-    raise _unsupported(space)
+    return []  # not numbers: dropped (observation_spec has said so)
 
 
 _noticed: set[tuple[str, ...]] = set()
@@ -140,7 +140,7 @@ def encode_batch(space: gym.Space, spec: ObsSpec, obs: Any, n: int) -> np.ndarra
     if spec.dropped and spec.dropped != (MASK_KEY,) and spec.dropped not in _noticed:
         _noticed.add(spec.dropped)
         text = [d for d in spec.dropped if d != MASK_KEY]
-        warnings.warn(f"observation parts {', '.join(text)} are text, which the policy cannot read: dropped "
+        warnings.warn(f"observation parts {', '.join(text)} are not numbers (text), which the policy cannot read: dropped "
                       "(wrap the env to encode them if the task needs them)", stacklevel=3)
     parts = _flatten(space, obs, n, top=True)
     array = np.concatenate(parts, axis=1) if len(parts) > 1 else np.array(parts[0], dtype=np.float32)
@@ -156,7 +156,7 @@ def batch_one(space: gym.Space, obs: Any) -> Any:
         return {k: batch_one(s, obs[k]) for k, s in space.spaces.items() if k in obs}
     if isinstance(space, gym.spaces.Tuple):
         return tuple(batch_one(s, o) for s, o in zip(space.spaces, obs))
-    if isinstance(space, gym.spaces.Text):
+    if not isinstance(space, _NUMERIC):
         return [obs]
     return np.asarray(obs)[None]
 
@@ -164,7 +164,7 @@ def batch_one(space: gym.Space, obs: Any) -> Any:
 def is_single(space: gym.Space, obs: Any) -> bool:
     """Whether `obs` is one observation of `space` (else a batch of them, with a leading axis)."""
     if isinstance(space, gym.spaces.Dict):
-        key = next(k for k, s in space.spaces.items() if not isinstance(s, gym.spaces.Text))
+        key = next(k for k, s in space.spaces.items() if isinstance(s, (*_NUMERIC, gym.spaces.Dict, gym.spaces.Tuple)))
         return is_single(space.spaces[key], obs[key])
     if isinstance(space, gym.spaces.Tuple):
         return is_single(space.spaces[0], obs[0])

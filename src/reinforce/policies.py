@@ -8,6 +8,7 @@ from the action space. The distributions themselves live in reinforce.distributi
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -267,7 +268,10 @@ def make_policy(
     obs_spec, spec = observation_spec(observation_space), action_spec(action_space)
     obs_dim, enc = obs_spec.flat_dim, make_encoder(obs_spec, encoder)
     if enc is not None and normalize_observations:
-        raise ValueError("normalize_observations works on vector observations; images are scaled to [0, 1] by the encoder")
+        # the defaults for any env normalise; for images the encoder's fixed scaling is the normalisation
+        warnings.warn("normalize_observations applies to vector observations: images are scaled to [0, 1] by the "
+                      "encoder instead", stacklevel=2)
+        normalize_observations = False
     logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
         policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)

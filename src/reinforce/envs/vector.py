@@ -34,6 +34,7 @@ from reinforce.checks import require_int
 from reinforce.config import BACKENDS
 from reinforce.envs.adapters import EnvPoolVecEnv, GymnasiumVecEnv, Transition, env_actions
 from reinforce.envs.native import NATIVE_ENVS
+from reinforce.envs.plugins import resolve_env_id, wrapper_list
 
 __all__ = [
     "VecEnv", "make_vec_env", "from_env", "check_env_id", "reward_threshold", "env_actions",
@@ -69,7 +70,9 @@ class VecEnv(Protocol):
 
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec for `env_id`, or a ValueError that suggests close ids."""
+    """The registered spec for `env_id` ("EnvId" or "module:EnvId"; a plug-in family's package is imported
+    first, reinforce.envs.plugins), or a ValueError that suggests close ids."""
+    env_id = resolve_env_id(env_id)
     try:
         return gym.spec(env_id)
     except gym.error.Error:
@@ -81,8 +84,8 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
 def reward_threshold(env_id: str) -> float | None:
     """The env's registered `reward_threshold` (its "solved" level), if it has one."""
     try:
-        return gym.spec(env_id).reward_threshold
-    except gym.error.Error:
+        return gym.spec(resolve_env_id(env_id)).reward_threshold
+    except (gym.error.Error, ImportError, ValueError):
         return None
 
 
@@ -98,6 +101,7 @@ def make_vec_env(
     backend: str = "auto",
     device: torch.device | str = "cpu",
     env_kwargs: dict | None = None,
+    wrappers: tuple[str, ...] | list[str] = (),
 ) -> VecEnv:
     """A vector env of `num_envs` copies of `env_id` yielding torch tensors on `device`.
 
@@ -106,16 +110,24 @@ def make_vec_env(
     "envpool" (EnvPool's C++ pool, optional extra; converted to SAME_STEP autoreset).
     `seed` becomes the env's `seed`: the first reset seeds sub-env i with seed + i. It seeds torch's
     global generator too, so a policy built next and the actions sampled are reproducible, as
-    `Config.seed` does. `env_kwargs` go to the env's constructor.
+    `Config.seed` does. `env_kwargs` go to the env's constructor. `wrappers`: Gymnasium wrapper specs
+    ("Name" or "Name(key=literal, ...)", reinforce.envs.plugins) applied to each sub-env in order; they
+    need a Gymnasium backend ("auto" then means "sync").
     """
     num_envs = require_int("num_envs", num_envs, 1)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     spec = check_env_id(env_id)
-    env_kwargs = dict(env_kwargs or {})
     native = NATIVE_ENVS.get(spec.id)
     if backend == "native" and native is None:
         raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
+    if wrappers and backend in ("native", "envpool"):
+        raise ValueError(f"wrappers apply to each Gymnasium sub-env: use backend 'sync' or 'async', not {backend!r}")
+    env_kwargs = dict(env_kwargs or {})
+    # an unknown wrapper fails here, before any env is built; callables in env_kwargs go outermost
+    wrap = wrapper_list(wrappers) + list(env_kwargs.pop("wrappers", None) or [])
+    if wrappers:
+        native = None
     env: VecEnv
     if backend in ("auto", "native") and native is not None:
         env = native(num_envs, device=device, seed=seed, **env_kwargs)
@@ -131,6 +143,7 @@ def make_vec_env(
                 num_envs=num_envs,
                 vectorization_mode="async" if backend == "async" else "sync",
                 vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+                wrappers=wrap or None,
                 **env_kwargs,
             )
         env = GymnasiumVecEnv(vec, seed=seed, device=device)
@@ -143,6 +156,8 @@ EXTRAS_BY_ENTRY_POINT = {
     "gymnasium.envs.box2d": "box2d",
     "gymnasium.envs.mujoco": "mujoco",
     "ale_py": "atari",
+    "minigrid": "minigrid",
+    "minatar": "minatar",
 }
 
 
@@ -155,8 +170,9 @@ def missing_package_is_one_line(spec: gym.envs.registration.EnvSpec):
     except (gym.error.DependencyNotInstalled, ImportError) as err:
         entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
         extra = next((x for prefix, x in EXTRAS_BY_ENTRY_POINT.items() if entry.startswith(prefix)), None)
-        how = f"pip install 'reinforce[{extra}]'" if extra else f"install the package it names ({str(err).splitlines()[0]})"
-        raise ImportError(f"{spec.id} needs an optional package that is not installed: {how}") from None
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        how = f"pip install 'reinforce[{extra}]'" if extra else "install the package it names"
+        raise ImportError(f"{spec.id} needs an optional package that is not installed ({reason}): {how}") from None
 
 
 def from_env(env: gym.Env | gym.vector.VectorEnv, seed: int | None = None, device: torch.device | str = "cpu") -> VecEnv:

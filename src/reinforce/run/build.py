@@ -51,7 +51,8 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Poli
         torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
     env_seed = runtime.rank_seed(cfg.seed, rank, cfg.num_envs)
-    env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device)
+    env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device,
+                       wrappers=cfg.wrappers)
     try:
         policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
         reducer = JobReducer() if world_size > 1 else LOCAL

@@ -20,6 +20,7 @@ import torch
 from reinforce import config as config_mod
 from reinforce.checks import require_int
 from reinforce.config import Config
+from reinforce.envs.plugins import wrap_all
 from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
 from reinforce.policies import Policy
 from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
@@ -103,7 +104,7 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env
     if env is not None:
         policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
     else:
-        probe = quiet_make(check_env_id(cfg.env_id).id)
+        probe = wrap_all(quiet_make(check_env_id(cfg.env_id).id), cfg.wrappers)
         try:
             policy = policy_for(cfg, probe.observation_space, probe.action_space)
         finally:
@@ -141,7 +142,7 @@ def evaluate_run(
     num_envs = min(episodes, 16) if num_envs is None else require_int("num_envs", num_envs, 1)
     backend = cfg.backend if backend is None else backend
     with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
-        env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device)
+        env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device, wrappers=cfg.wrappers)
         try:
             loaded = load_run_policy(run_dir, device, env=env)
             torch.manual_seed(seed)  # the sampled actions depend on the seed only

@@ -88,7 +88,7 @@ def check_output(out: str | Path) -> str:
     return suffix[1:]
 
 
-def _frame_env(env_id: str, max_steps: int | None) -> VecEnv:
+def _frame_env(env_id: str, max_steps: int | None, wrappers: tuple[str, ...] = ()) -> VecEnv:
     """A one-env vector env whose `render()` returns ([frames since the last call],): (1,) lists of (H, W, 3) uint8."""
     spec = check_env_id(env_id)
     kwargs: dict[str, Any] = {
@@ -101,7 +101,20 @@ def _frame_env(env_id: str, max_steps: int | None) -> VecEnv:
         kwargs["max_episode_steps"] = min(max_steps, spec.max_episode_steps or max_steps)
     with warnings.catch_warnings():  # CartPole-v0 is out of date: it is the article's env, on purpose
         warnings.simplefilter("ignore", DeprecationWarning)
-        return make_vec_env(spec.id, 1, backend="sync", env_kwargs=kwargs)
+        return make_vec_env(spec.id, 1, backend="sync", env_kwargs=kwargs, wrappers=wrappers)
+
+
+MIN_FRAME_SIDE = 160  # smaller renders (MinAtar's 10×10) are enlarged by whole pixels to at least this
+
+
+def as_video_frame(frame: Any) -> np.ndarray:
+    """An env's rgb_array render as a writable (H, W, 3) uint8 frame: float colours in [0, 1] (MinAtar's)
+    scaled to 0-255, tiny grids enlarged by an integer factor (nearest pixel, nothing blurred)."""
+    image = np.asarray(frame)
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    factor = -(-MIN_FRAME_SIDE // max(image.shape[:2]))
+    return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
 
 
 class _FrameSink:
@@ -119,7 +132,7 @@ class _FrameSink:
             frames = frames[:-1]  # the last one is the autoreset's start of an episode we do not record
         for n, frame in enumerate(frames, start=1):
             if self.state % self.stride == 0 or (ended and n == len(frames)):
-                self.writer.append_data(np.asarray(frame))
+                self.writer.append_data(as_video_frame(frame))
                 self.frames += 1
             self.state += 1
 
@@ -154,7 +167,7 @@ def record_run(
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")  # imageio picks the format from the suffix
     # fork_rng: building and sampling leave the caller's torch RNG as it was
     with torch.random.fork_rng(devices=[]), display_errors_are_one_line(run_dir, out, tmp):
-        env = _frame_env(cfg.env_id, max_steps)
+        env = _frame_env(cfg.env_id, max_steps, cfg.wrappers)
         writer = None
         try:
             policy = load_run_policy(run_dir, env=env).policy
