@@ -122,6 +122,17 @@ CONFIGS.update({
     # (its gradient on log σ is the constant coefficient) holds σ up without undoing the small start.
     "s-h01-ls-2-e001": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.001),
     "s-h01-ls-2-e003": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003),
+    # e001 let log σ collapse (−3.6 at 20M, back near the crash); e003 escaped on seed 0 by 7M and balanced by 20M
+    # (σ rising slowly from e^-2 to e^-1.34): more entropy, or a faster policy step, to get there sooner.
+    "s-h01-ls-2-e01": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.01),
+    "s-h01-ls-2-e003-lr2": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003, lr=2e-3),
+    # e003 escapes on every seed so far but ends at 342-353, still rising slowly: a larger step early and a
+    # small one at the end (lr 2e-3 decayed linearly to 0 over the 20M steps).
+    "s-h01-ls-2-e003-lr2-lin": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003, lr=2e-3,
+                                 lr_schedule="linear"),
+    # lr 2e-3 (constant or decayed) let seed 1 settle on the crash in the first 2M steps; keep lr 1e-3 and cut
+    # the variance instead: γ 0.995 (a 200-step horizon still prefers swinging up, +42 against -59 for the crash).
+    "s-h01-ls-2-e003-g995": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003, gamma=0.995),
 })
 
 

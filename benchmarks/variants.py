@@ -33,6 +33,9 @@ PAIRS = {
     # optional `mujoco` extra; `--backend envpool` runs EnvPool's C++ port of the same v5 envs
     "HalfCheetah-v5": ("halfcheetah-article", "halfcheetah-gae"),
     "Hopper-v5": ("hopper-article", "hopper-gae"),
+    # any Gymnasium space (issue 15): one preset each, no article counterpart
+    "MiniGrid-DoorKey-5x5-v0": ("doorkey",),
+    "Taxi-v4": ("taxi",),
 }
 
 

@@ -60,6 +60,16 @@ def test_load_from_run_folder_and_from_saved_file_predicts_like_the_original(tmp
     assert again.epoch == agent.epoch and again.env_steps == agent.env_steps
 
 
+def test_an_agent_on_a_native_env_saves_and_loads(tmp_path):
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0)  # the native batched env
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), lr=0.1, steps_per_rollout=8)
+    agent.learn(epochs=2)
+    again = reinforce.load(agent.save(tmp_path / "a.pt"))
+    assert again.describe().env_id == "CartPole-v1" and again.epoch == 2
+    obs = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    assert np.array_equal(again.predict(obs, deterministic=True), agent.predict(obs, deterministic=True))
+
+
 def test_predict_takes_numpy_or_torch_one_observation_or_a_batch():
     env = reinforce.make_vec_env("Pendulum-v1", num_envs=2, seed=0)
     agent = reinforce.Reinforce(env, reinforce.make_policy(env.single_observation_space, env.single_action_space))

@@ -131,6 +131,24 @@ def test_presets_command_lists_every_preset_without_torch():
     assert rows["(none)"][-2:] == ["64-64", "tanh"]  # the defaults for any env
 
 
+def test_argument_errors_and_plot_never_import_torch(tmp_path):
+    """A wrong flag value, a bad config key and `plot` of a run folder answer without `import torch` (1-2 s)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text('env_id = "CartPole-v1"\n')
+    (run / "metrics.csv").write_text("epoch,time/env_steps,time/wall_s,rollout/ep_return_mean\n0,100,0.1,20\n1,200,0.2,30\n")
+    code = (
+        "import sys, reinforce.cli\n"
+        "assert reinforce.cli.main(['train', '--gamma', '2']) == 2\n"
+        "assert reinforce.cli.main(['train', 'lrr=0.1']) == 2\n"
+        f"assert reinforce.cli.main(['plot', {str(run)!r}, '--out', {str(tmp_path / 'c.png')!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "gamma must be in [0, 1]" in result.stderr and (tmp_path / "c.png").exists()
+
+
 # -- --env without --preset --------------------------------------------------------------------------------
 def resolved(*argv) -> config_mod.Config:
     from reinforce.cli import resolve_config

@@ -34,6 +34,7 @@ from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
 from reinforce.observations import observation_spec
+from reinforce.optim import make_adam
 from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
 
@@ -86,11 +87,11 @@ class PolicyGradient:
         self.env, self.reducer = env, reducer
         self.device = torch.device(env.device)
         self.policy = policy.to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=opts.lr)
+        self.optimizer = make_adam(self.policy.parameters(), lr=opts.lr)
         self.value_fn: ValueFunction | None = None
         if opts.baseline in ("value", "gae"):
             self.value_fn = ValueFunction(self.policy.obs_dim, opts.value_hidden_sizes, encoder=self.policy.fresh_encoder()).to(self.device)
-            self.value_optimizer = torch.optim.Adam(self.value_fn.parameters(), lr=opts.value_lr)
+            self.value_optimizer = make_adam(self.value_fn.parameters(), lr=opts.value_lr)
         self.collector = RolloutCollector(
             env,
             self.policy,

@@ -90,12 +90,13 @@ def _default_folder(args: argparse.Namespace, base: Path) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from reinforce.dist import launch, runtime
-    from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
-
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
+    # A bad flag or config value fails here, before torch is imported (about 1-2 s).
+    cfg = resolve_config(args) if args.resume is None else None
+    from reinforce.dist import launch, runtime
+    from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
     if args.nproc is not None and not runtime.launched_by_torchrun():
         if args.nproc < 1:
@@ -111,7 +112,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         runtime.init_from_env()
     if args.resume is not None:
         return _resume(args)
-    cfg = resolve_config(args)
     if _uses_env_defaults(args) and not args.quiet and runtime.is_main_process():
         # stdout, not stderr: a start that fails (an env without support) stays one line on stderr
         print(f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)} (the defaults for "
@@ -304,10 +304,16 @@ def _main(argv: Sequence[str] | None) -> int:
         command = subparser(p, args.command)
         command.error(unrecognized(command, extra))
     with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
         if getattr(args, "quiet", False):  # --quiet promises the summary line only
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
         return _run(args)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, without the source line Python would print under it."""
+    print(f"reinforce: {category.__name__}: {message}", file=sys.stderr if file is None else file)
 
 
 def _run(args: argparse.Namespace) -> int:

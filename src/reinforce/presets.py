@@ -64,6 +64,16 @@ PRESETS: dict[str, Config] = {
         hidden_sizes=(64, 64), activation="tanh", log_std_init=-0.5, squash=True, reset_each_epoch=False,
         baseline="gae", gae_lambda=0.95, normalize_advantages=True, normalize_observations=True, value_lr=3e-3,
     ),
+    # The swing-up's vanilla-PG recipe (docs/swingup.md), 20M env steps: the v1 recipe above with the mean's
+    # output layer initialised near zero (orthogonal, gain 0.01) and σ₀ = e^-2, so the untrained cart barely
+    # moves and the first episodes run long instead of ending off the track (the crash optimum); a small
+    # entropy bonus keeps σ from collapsing once the pole swings.
+    "swingup-solved": Config(
+        env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=64, epochs=4883, lr=1e-3, gamma=0.998,
+        hidden_sizes=(64, 64), activation="tanh", log_std_init=-2.0, head_init_gain=0.01, squash=True,
+        entropy_coef=0.003, reset_each_epoch=False, baseline="gae", gae_lambda=0.95, normalize_advantages=True,
+        normalize_observations=True, value_lr=3e-3,
+    ),
     # MuJoCo (optional `mujoco` extra), 3M env steps. "-article": the swing-up preset's Gaussian
     # 64-64 ReLU policy, 256 envs × T 1000, lr 1e-2, γ 0.999, no baseline (12 updates). "-gae": an
     # A2C-sized variant, 23k small updates from 16 envs × 8 steps, lr decayed linearly to 0, σ₀ = e^-0.5.
@@ -84,6 +94,20 @@ PRESETS: dict[str, Config] = {
         )
         for name, env_id in (("halfcheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5"))
     },
+    # Any Gymnasium space (docs/any_env.md). MiniGrid's Dict observation (7×7×3 view, direction; the text
+    # mission dropped) flattened to 151 values and normalised, an entropy bonus for the sparse reward: seed 0
+    # reached 0.93 at 150k steps and 0.96 at 500k.
+    "doorkey": Config(
+        env_id="MiniGrid-DoorKey-5x5-v0", num_envs=16, steps_per_rollout=128, epochs=245, lr=1e-3, gamma=0.99,
+        hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae", normalize_advantages=True,
+        normalize_observations=True, entropy_coef=0.01, value_lr=1e-3,
+    ),
+    # Taxi's 500 Discrete states arrive one-hot, so the linear policy is a table of logits: seed 0 at 2M
+    # steps, 7.8 (sampled) and 8.1 (greedy) over 100 fresh episodes.
+    "taxi": Config(
+        env_id="Taxi-v4", num_envs=16, steps_per_rollout=128, epochs=977, lr=1e-2, gamma=0.99, hidden_sizes=(),
+        reset_each_epoch=False, baseline="gae", normalize_advantages=True, value_lr=3e-3,
+    ),
 }
 
 

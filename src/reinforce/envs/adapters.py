@@ -208,6 +208,12 @@ class EnvPoolVecEnv(_NumpyVecEnv):
             import envpool  # noqa: PLC0415  (optional extra)
         except ImportError:  # pragma: no cover - depends on the optional extra
             raise ImportError("backend 'envpool' needs the envpool package: pip install 'reinforce[envpool]'") from None
+        if env_id not in envpool.list_all_envs() and env_id.startswith("ALE/") and env_id[4:] in envpool.list_all_envs():
+            # EnvPool names Atari games without Gymnasium's namespace, and preprocesses them itself (84×84 grey,
+            # 4 stacked frames, 4 frames skipped): the same observations as AtariPreprocessing + FrameStackObservation
+            spec_id, env_id = env_id, env_id[4:]
+        else:
+            spec_id = env_id
         if env_id not in envpool.list_all_envs():
             ours = [i for i in envpool.list_all_envs() if "/" not in i and ("CartPole" in i or "Pendulum" in i)]
             raise ValueError(f"EnvPool has no env {env_id!r} (e.g. {', '.join(ours)}); use backend 'sync' or 'native'")
@@ -215,7 +221,7 @@ class EnvPoolVecEnv(_NumpyVecEnv):
         # The pool needs a seed; without one, a random one (the pool's, not the VecEnv seed).
         self._pool_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         pool = self._make(int(num_envs), self._pool_seed)
-        super().__init__(pool, num_envs, pool.observation_space, pool.action_space, seed, device, gym.spec(env_id))
+        super().__init__(pool, num_envs, pool.observation_space, pool.action_space, seed, device, gym.spec(spec_id))
         self._fresh = True  # no step since (re)construction: a reset with the same seed needs no rebuild
         self._all_ids = np.arange(self.num_envs, dtype=np.int32)
 

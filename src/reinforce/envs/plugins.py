@@ -56,6 +56,14 @@ def resolve_env_id(env_id: str) -> str:
     return env_id
 
 
+def reward_threshold(env_id: str) -> float | None:
+    """The env's registered `reward_threshold` (its "solved" level), if it has one (no torch needed)."""
+    try:
+        return gym.spec(resolve_env_id(env_id)).reward_threshold
+    except (gym.error.Error, ImportError, ValueError):
+        return None
+
+
 def _find_wrapper(name: str) -> Callable[..., gym.Env]:
     if ":" in name:
         module, _, attr = name.partition(":")

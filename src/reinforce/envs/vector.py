@@ -34,7 +34,7 @@ from reinforce.checks import require_int
 from reinforce.config import BACKENDS
 from reinforce.envs.adapters import EnvPoolVecEnv, GymnasiumVecEnv, Transition, env_actions
 from reinforce.envs.native import NATIVE_ENVS
-from reinforce.envs.plugins import resolve_env_id, wrapper_list
+from reinforce.envs.plugins import resolve_env_id, reward_threshold, wrapper_list
 
 __all__ = [
     "VecEnv", "make_vec_env", "from_env", "check_env_id", "reward_threshold", "env_actions",
@@ -81,14 +81,6 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         raise ValueError(f"unknown environment id {env_id!r}.{hint}") from None
 
 
-def reward_threshold(env_id: str) -> float | None:
-    """The env's registered `reward_threshold` (its "solved" level), if it has one."""
-    try:
-        return gym.spec(resolve_env_id(env_id)).reward_threshold
-    except (gym.error.Error, ImportError, ValueError):
-        return None
-
-
 def _seed_torch(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(int(seed))
@@ -131,6 +123,7 @@ def make_vec_env(
     env: VecEnv
     if backend in ("auto", "native") and native is not None:
         env = native(num_envs, device=device, seed=seed, **env_kwargs)
+        env.spec = spec  # the id an agent saved from this env is rebuilt with
     elif backend == "envpool":
         env = EnvPoolVecEnv(spec.id, num_envs, seed=seed, device=device, env_kwargs=env_kwargs)
     else:

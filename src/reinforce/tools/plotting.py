@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from reinforce import config as config_mod  # noqa: E402
 from reinforce.checks import require_finite, require_int  # noqa: E402
-from reinforce.envs.vector import reward_threshold  # noqa: E402
+from reinforce.envs.plugins import reward_threshold  # noqa: E402
 
 # x-axis names accepted by plot_runs (short forms for the command line) -> metrics.csv column.
 X_AXES = {

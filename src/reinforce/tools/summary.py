@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reinforce.envs.vector import reward_threshold
+from reinforce.envs.plugins import reward_threshold
 
 METRIC = "rollout/ep_return_mean"
 

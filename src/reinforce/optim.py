@@ -1,0 +1,67 @@
+"""`make_adam`: torch's Adam without the 1-3 s `import torch._dynamo` of its first use.
+
+torch.optim.Optimizer wraps `add_param_group`, `zero_grad`, `state_dict` and `load_state_dict` in
+`torch._disable_dynamo`, and Adam's `step` in `_use_grad_for_differentiable`; both import torch._dynamo
+(the compiler) on their first call, which costs more than a whole CartPole training. `FastAdam` calls
+the same undecorated methods and the same `torch.optim.adam.adam` update, so its arithmetic, state and
+checkpoints are torch's Adam's exactly; the wrappers only matter under torch.compile, so once the
+compiler is loaded anyway (`torch._dynamo` in sys.modules) `make_adam` returns torch's own class.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch.optim.adam import adam
+
+_Base = torch.optim.Optimizer
+
+
+def _plain(method: Any) -> Any:
+    """The function under torch's `_disable_dynamo` wrapper (itself when it is not wrapped)."""
+    return getattr(method, "__wrapped__", method)
+
+
+class FastAdam(torch.optim.Adam):
+    """torch.optim.Adam whose methods skip the torch._dynamo wrappers (see the module docstring)."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _plain(_Base.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _plain(_Base.zero_grad)(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _plain(_Base.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _plain(_Base.load_state_dict)(self, state_dict)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # torch.optim.Adam.step, minus the compiler's graph break
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps = [], [], [], [], [], []
+            has_complex = self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
+            beta1, beta2 = group["betas"]
+            adam(
+                params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
+                amsgrad=group["amsgrad"], has_complex=has_complex, beta1=beta1, beta2=beta2, lr=group["lr"],
+                weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+                foreach=group["foreach"], capturable=group["capturable"], differentiable=group["differentiable"],
+                fused=group["fused"], grad_scale=getattr(self, "grad_scale", None),
+                found_inf=getattr(self, "found_inf", None), decoupled_weight_decay=group["decoupled_weight_decay"],
+            )
+        return loss
+
+
+def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam over `params` at learning rate `lr`: FastAdam unless the compiler is already loaded."""
+    if "torch._dynamo" in sys.modules:
+        return torch.optim.Adam(params, lr=lr)
+    return FastAdam(params, lr=lr)

@@ -1,0 +1,45 @@
+"""reinforce.optim: torch's Adam, step for step, without importing the compiler."""
+import copy
+import subprocess
+import sys
+
+import torch
+
+from reinforce.optim import FastAdam
+
+
+def test_fast_adam_is_torch_adam_step_for_step_and_in_its_checkpoints():
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    ours, theirs = FastAdam(a.parameters(), lr=0.01), torch.optim.Adam(b.parameters(), lr=0.01)
+    for step in range(5):
+        x = torch.randn(8, 5)
+        for net, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+        if step == 2:  # a checkpoint round trip in the middle, both ways
+            theirs.load_state_dict(copy.deepcopy(ours.state_dict()))  # (a state dict holds the live tensors)
+            ours.load_state_dict(copy.deepcopy(theirs.state_dict()))
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert ours.state_dict()["state"][0]["step"] == theirs.state_dict()["state"][0]["step"] == 5
+    ours.param_groups[0]["lr"] = 0.0  # the tensor-free lr change the linear schedule makes
+    before = [p.clone() for p in a.parameters()]
+    a(torch.randn(2, 5)).sum().backward()
+    ours.step()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), before))
+
+
+def test_training_never_imports_the_compiler():
+    code = (
+        "import sys, reinforce\n"
+        "env = reinforce.make_vec_env('CartPole-v1', 8, seed=0)\n"
+        "agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), lr=0.1, steps_per_rollout=16, baseline='gae')\n"
+        "agent.learn(epochs=2)\n"
+        "agent.optimizer.load_state_dict(agent.optimizer.state_dict())\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
