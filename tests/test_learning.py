@@ -47,27 +47,25 @@ def swingup_probe(policy, seed: int, num_envs: int = 64, steps: int = 1000) -> t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [2, 5])
-def test_swingup_gaussian_learns_to_swing_the_pole_up(seed):
-    """8 epochs of the swing-up preset on 64 envs swing the pole above the horizontal, not just a higher return.
+@pytest.mark.parametrize("seed", [0, 1])
+def test_swingup_solved_preset_swings_the_pole_up(seed):
+    """The first 1M env steps of `swingup-solved` on v1 (245 of its 4883 updates, ~30 s) swing the pole up;
+    the full 20M-step runs on v0 and v1 are benchmarks (docs/swingup.md).
 
-    The reward is cos θ, about -1 per step while the pole hangs, so ending episodes early by driving the
-    cart off the track also raises the return: a local optimum this preset falls into for some seeds.
-    Measured with this test's code for seeds 0-7 after 8 epochs:
-    - crashing (seeds 0, 3): pole above the horizontal in 0.20 of the steps (while the cart accelerates
-      away), episodes of 71 steps, return -28;
-    - swinging (seeds 1, 2, 4-7): 0.45-0.51 of the steps upright, episodes of 158-196 steps, return -15 to +1;
-    - untrained: 0.01-0.18 upright, episodes of 234-464 steps (the cart drifts slowly off the track), so
-      "episodes no shorter than the untrained policy's" would fail a policy that swings.
-    The bars sit midway between crashing and swinging; storing clipped actions, for one, lands in the crash.
+    v1's reward (1 + cos θ)/2 is ~0 while the pole hangs and 1 when it is upright, and leaving the track
+    gains nothing, so the return measures how much of the episode the pole spends up. Measured with this
+    test's code on seeds 0-4 (100 fresh episodes, deterministic action):
+    - untrained: 5.2-7.4 (episode std 6.5-9.7), pole above the horizontal in 0.00 of the probe's steps;
+    - after 245 updates: 261.0, 239.4, 105.0, 284.2, 260.0 (std 4.4-22.9), upright 0.39-0.57.
+    The bars sit between the two groups with room on both sides: a return of 60 is > 20 standard errors
+    above every untrained mean and below the weakest trained seed by > 19 of its standard errors.
     """
-    cfg = presets.preset("swingup").replace(seed=seed, num_envs=64, epochs=8)
+    cfg = presets.preset("swingup-solved").replace(seed=seed, env_id="reinforce/CartPoleSwingUp-v1")
     _, policy, agent = build(cfg)
-    upright_before, _ = swingup_probe(policy, 1000 + seed)
-    history = agent.learn(cfg.epochs)
-    upright, length = swingup_probe(policy, 1000 + seed)
-    start, end = history[0]["rollout/ep_return_mean"], history[-1]["rollout/ep_return_mean"]
-    assert not math.isnan(end) and end > start + 50, (start, end)
-    assert upright > 0.33 and upright > upright_before + 0.15, (upright_before, upright)
-    assert length > 115, length
-    assert end > -21, end
+    before = reinforce.evaluate(agent, episodes=100, deterministic=True)
+    agent.learn(245)  # the preset's lr schedule horizon is kept: these are its first 1M steps
+    after = reinforce.evaluate(agent, episodes=100, deterministic=True)
+    upright, _ = swingup_probe(policy, 1000 + seed)
+    assert before["return_mean"] < 20, before
+    assert after["return_mean"] > 60, after
+    assert upright > 0.2, upright
