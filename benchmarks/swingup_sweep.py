@@ -13,6 +13,8 @@ and writes `<out>/summary.json`.
 
     python benchmarks/swingup_sweep.py --configs gae-g999 --env v0 --seeds 0,1 --steps 3e6
     python benchmarks/swingup_sweep.py --table
+    python benchmarks/swingup_sweep.py --export-run s-h01-ls-2-e003-v0-seed0 --to runs/swingup-solved-v0-seed0
+        # a run folder (config.toml + policy.pt) of a saved policy, for `reinforce evaluate` / `record`
 """
 from __future__ import annotations
 
@@ -249,6 +251,17 @@ def plot(out: Path, names: list[str], env: str, path: str, controller: str | Non
     print(f"wrote {path}")
 
 
+def export_run(tag: str, out: Path, to: Path) -> None:
+    """A run folder of the policy saved as `tag`: what `reinforce evaluate` and `reinforce record` read."""
+    from reinforce import config as config_mod
+
+    saved = torch.load(out / "policies" / f"{tag}.pt", weights_only=True)
+    to.mkdir(parents=True, exist_ok=True)
+    config_mod.save(config_mod.from_dict(saved["config"]), to / "config.toml")
+    torch.save(saved["policy"], to / "policy.pt")
+    print(f"wrote {to}/config.toml and policy.pt")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default="", help="comma-separated names from CONFIGS")
@@ -263,9 +276,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--list", action="store_true")
     p.add_argument("--plot", default=None, help="write a PNG of the --configs' curves on --env here")
     p.add_argument("--controller", default="runs/swingup-sweep/controller.json")
+    p.add_argument("--export-run", metavar="TAG", help="write a run folder of the saved policy TAG (config-env-seedK)")
+    p.add_argument("--to", type=Path, help="where --export-run writes")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.export_run:
+        export_run(a.export_run, out, a.to or Path("runs") / a.export_run)
+        return
     if a.list:
         for name, cfg in CONFIGS.items():
             print(name, cfg)
