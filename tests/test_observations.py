@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import reinforce
+from reinforce import observations
 from reinforce.encoders import ImageEncoder, make_encoder, resolve_encoder
 from reinforce.envs.vector import from_env
 from reinforce.observations import encode_batch, is_single, observation_spec
@@ -49,7 +50,8 @@ def test_vector_encoding_equals_gymnasiums_flatten():
     assert got.dtype == np.float32 and np.array_equal(got, expected)
 
 
-def test_text_parts_are_dropped_with_one_notice_and_the_mask_is_not_an_input():
+def test_text_parts_are_dropped_with_one_notice_and_the_mask_is_not_an_input(monkeypatch):
+    monkeypatch.setattr(observations, "_noticed", set())  # once per process: another test may have had it
     space = S.Dict({"image": S.Box(0, 10, (3, 3, 3), np.uint8), "direction": S.Discrete(4), "mission": S.Text(20),
                     "action_mask": S.MultiBinary(3)})
     spec = observation_spec(space)

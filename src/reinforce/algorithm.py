@@ -176,7 +176,7 @@ class PolicyGradient:
     def _loss_and_entropy(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         weights_N = batch.weights.reshape(-1)
         n = weights_N.shape[0]
-        obs_N = batch.obs.reshape(n, *batch.obs.shape[2:])
+        obs_N = batch.obs.flatten(0, 1)  # (T·E, ...): vectors or images alike
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
         if batch.action_mask is None:
             dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
@@ -227,7 +227,7 @@ class PolicyGradient:
         """`value_iters` full-batch Adam steps of V toward the batch's value targets; returns the last MSE."""
         if batch.value_targets is None:
             batch = self.with_targets(batch)
-        obs_N = self.policy.normalize(batch.obs.reshape(batch.value_targets.numel(), *batch.obs.shape[2:]))
+        obs_N = self.policy.normalize(batch.obs.flatten(0, 1))
         targets_N = batch.value_targets.reshape(-1)
         for _ in range(self.options.value_iters):
             value_loss = (self.value_fn(obs_N) - targets_N).pow(2).mean()

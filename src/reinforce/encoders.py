@@ -39,12 +39,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         self.shape, self.channels_last, self.arch = spec.shape, spec.channels_last, arch
         self.scale = 1.0 / 255.0 if spec.dtype == "uint8" else 1.0
-        if len(self.shape) == 2:
-            channels, height, width = 1, *self.shape
-        elif self.channels_last:
-            height, width, channels = self.shape
-        else:
-            channels, height, width = self.shape
+        channels, height, width = spec.chw
         if arch == "nature_cnn":
             if min(height, width) < NATURE_MIN_SIDE:
                 raise ValueError(f"encoder 'nature_cnn' needs images of at least {NATURE_MIN_SIDE} pixels a side, "
@@ -85,8 +80,7 @@ def resolve_encoder(spec: ObsSpec, name: str = "auto") -> str:
             raise ValueError(f"encoder {name!r} takes image observations, but these are vectors of {spec.flat_dim} values")
         return "flat"
     if name == "auto":
-        sides = spec.shape if len(spec.shape) == 2 else (spec.shape[:2] if spec.channels_last else spec.shape[1:])
-        return "nature_cnn" if min(sides) >= NATURE_MIN_SIDE else "small_cnn"
+        return "nature_cnn" if min(spec.chw[1:]) >= NATURE_MIN_SIDE else "small_cnn"
     return name
 
 

@@ -37,16 +37,31 @@ class ObsSpec:
 
     kind: "vector" or "image". shape: (D,) for vectors, the image's shape otherwise (a 2-D image gets
     no channel axis here; the encoder adds it). dtype: "float32", "uint8" or "bool", the dtype the
-    rollout stores. channels_last: images only, True for HWC. dropped: the Dict keys left out of the
-    input (Text parts, the action mask). mask_key: "action_mask" when a Dict observation carries one.
+    rollout stores. channels_last: images only, True for HWC. unread: the parts that are not numbers
+    (Text), left out of the input. mask_key: "action_mask" when a Dict observation carries one.
     """
 
     kind: str
     shape: tuple[int, ...]
     dtype: str = "float32"
     channels_last: bool = False
-    dropped: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
     mask_key: str | None = None
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Every Dict entry left out of the input: the unread parts and the action mask."""
+        return self.unread + ((self.mask_key,) if self.mask_key else ())
+
+    @property
+    def chw(self) -> tuple[int, int, int]:
+        """An image's (channels, height, width), whatever its layout (a 2-D image has 1 channel)."""
+        if len(self.shape) == 2:
+            return (1, *self.shape)
+        if self.channels_last:
+            height, width, channels = self.shape
+            return channels, height, width
+        return self.shape
 
     @property
     def flat_dim(self) -> int:
@@ -101,18 +116,20 @@ def observation_spec(space: gym.Space) -> ObsSpec:
     if width == 0:
         raise _unsupported(space)
     mask_key = MASK_KEY if isinstance(space, gym.spaces.Dict) and MASK_KEY in space.spaces else None
-    return ObsSpec("vector", (width,), dropped=tuple(dropped) + ((MASK_KEY,) if mask_key else ()), mask_key=mask_key)
+    return ObsSpec("vector", (width,), unread=tuple(dropped), mask_key=mask_key)
 
 
 def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
-    return np.eye(n, dtype=np.float32)[np.asarray(index, dtype=np.int64)]
+    """(len(index), n) float32 rows with a 1 at each index (no n×n identity built on every step)."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.zeros((index.shape[0], n), dtype=np.float32)
+    out[np.arange(index.shape[0]), index] = 1.0
+    return out
 
 
 def _flatten(space: gym.Space, obs: Any, n: int, top: bool = False) -> list[np.ndarray]:
     """Parts (n, d) float32 of a batch of n observations of `space` (Gymnasium's batched layout)."""
-    if isinstance(space, gym.spaces.Box):
-        return [np.asarray(obs, dtype=np.float32).reshape(n, -1)]
-    if isinstance(space, gym.spaces.MultiBinary):
+    if isinstance(space, (gym.spaces.Box, gym.spaces.MultiBinary)):
         return [np.asarray(obs, dtype=np.float32).reshape(n, -1)]
     if isinstance(space, gym.spaces.Discrete):
         return [_one_hot(np.asarray(obs).reshape(n) - int(space.start), int(space.n))]
@@ -137,10 +154,9 @@ def encode_batch(space: gym.Space, spec: ObsSpec, obs: Any, n: int) -> np.ndarra
         if array.size != n * spec.flat_dim:
             raise ValueError(f"observations of shape {array.shape} do not match the space {space} for {n} envs")
         return array.reshape(n, *spec.shape)
-    if spec.dropped and spec.dropped != (MASK_KEY,) and spec.dropped not in _noticed:
-        _noticed.add(spec.dropped)
-        text = [d for d in spec.dropped if d != MASK_KEY]
-        warnings.warn(f"observation parts {', '.join(text)} are not numbers (text), which the policy cannot read: dropped "
+    if spec.unread and spec.unread not in _noticed:
+        _noticed.add(spec.unread)
+        warnings.warn(f"observation parts {', '.join(spec.unread)} are not numbers (text), which the policy cannot read: dropped "
                       "(wrap the env to encode them if the task needs them)", stacklevel=3)
     parts = _flatten(space, obs, n, top=True)
     array = np.concatenate(parts, axis=1) if len(parts) > 1 else np.array(parts[0], dtype=np.float32)
@@ -159,6 +175,13 @@ def batch_one(space: gym.Space, obs: Any) -> Any:
     if not isinstance(space, _NUMERIC):
         return [obs]
     return np.asarray(obs)[None]
+
+
+def batch_size(obs: Any) -> int:
+    """Observations in a batch (Gymnasium's batched layout): the leading axis of its first part."""
+    while isinstance(obs, (dict, tuple)):
+        obs = next(iter(obs.values())) if isinstance(obs, dict) else obs[0]
+    return len(obs)
 
 
 def is_single(space: gym.Space, obs: Any) -> bool:

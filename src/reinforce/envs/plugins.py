@@ -3,13 +3,15 @@
 * `resolve_env_id(env_id)`: "module:EnvId" imports `module` first (Gymnasium's own convention for ids
   registered on import); an id of a known plug-in family (ALE/…, MiniGrid-…, BabyAI-…, MinAtar/…)
   imports the package that registers it, so `--env ALE/Pong-v5` works without a line of Python. A
-  missing package is one ImportError naming the install command.
+  missing package is one ImportError naming the install command; so is a missing dependency met while
+  making a registered env (`missing_package_is_one_line`): every extra an env may need is named here.
 * `wrapper_factory(spec)`: "Name" or "Name(key=literal, ...)" (reinforce.config.parse_wrapper) ->
   a function env -> wrapped env; Name is looked up in gymnasium.wrappers, then in the plug-in packages'
   wrapper modules (minigrid.wrappers), or given in full as "package.module:Name".
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +28,29 @@ PLUGIN_FAMILIES: tuple[tuple[str, str, str | None, str], ...] = (
     ("MinAtar/", "minatar.gym", "register_envs", "minatar"),
 )
 WRAPPER_MODULES = ("gymnasium.wrappers", "minigrid.wrappers")
+
+# Where an env's optional dependency comes from: entry-point module prefix -> our extra.
+EXTRAS_BY_ENTRY_POINT = {
+    "gymnasium.envs.box2d": "box2d",
+    "gymnasium.envs.mujoco": "mujoco",
+    "ale_py": "atari",
+    "minigrid": "minigrid",
+    "minatar": "minatar",
+}
+
+
+@contextlib.contextmanager
+def missing_package_is_one_line(spec: gym.envs.registration.EnvSpec):
+    """Turn Gymnasium's DependencyNotInstalled (and a bare ImportError) while making `spec`'s env into
+    one ImportError naming the extra to install."""
+    try:
+        yield
+    except (gym.error.DependencyNotInstalled, ImportError) as err:
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+        extra = next((x for prefix, x in EXTRAS_BY_ENTRY_POINT.items() if entry.startswith(prefix)), None)
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        how = f"pip install 'reinforce[{extra}]'" if extra else "install the package it names"
+        raise ImportError(f"{spec.id} needs an optional package that is not installed ({reason}): {how}") from None
 
 
 def _import_plugin(module: str, register: str | None, extra: str | None, env_id: str) -> None:
@@ -99,8 +124,8 @@ def wrapper_factory(spec: str) -> Callable[[gym.Env], gym.Env]:
 
 def wrap_all(env: gym.Env, specs: Sequence[str]) -> gym.Env:
     """`env` with each wrapper of `specs` applied in order (the first is innermost)."""
-    for spec in specs:
-        env = wrapper_factory(spec)(env)
+    for wrap in wrapper_list(specs):
+        env = wrap(env)
     return env
 
 

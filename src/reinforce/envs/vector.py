@@ -21,7 +21,6 @@ Saving an env for resuming a run (`state_dict` / `load_state_dict`) goes as far 
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import warnings
 from typing import Protocol
@@ -34,7 +33,7 @@ from reinforce.checks import require_int
 from reinforce.config import BACKENDS
 from reinforce.envs.adapters import EnvPoolVecEnv, GymnasiumVecEnv, Transition, env_actions
 from reinforce.envs.native import NATIVE_ENVS
-from reinforce.envs.plugins import resolve_env_id, reward_threshold, wrapper_list
+from reinforce.envs.plugins import missing_package_is_one_line, resolve_env_id, reward_threshold, wrapper_list
 
 __all__ = [
     "VecEnv", "make_vec_env", "from_env", "check_env_id", "reward_threshold", "env_actions",
@@ -142,30 +141,6 @@ def make_vec_env(
         env = GymnasiumVecEnv(vec, seed=seed, device=device)
     _seed_torch(seed)
     return env
-
-
-# Where an env's optional dependency comes from: entry-point module prefix -> our extra.
-EXTRAS_BY_ENTRY_POINT = {
-    "gymnasium.envs.box2d": "box2d",
-    "gymnasium.envs.mujoco": "mujoco",
-    "ale_py": "atari",
-    "minigrid": "minigrid",
-    "minatar": "minatar",
-}
-
-
-@contextlib.contextmanager
-def missing_package_is_one_line(spec: gym.envs.registration.EnvSpec):
-    """Turn Gymnasium's DependencyNotInstalled (and a bare ImportError) while making `spec`'s env into
-    one ImportError naming the extra to install."""
-    try:
-        yield
-    except (gym.error.DependencyNotInstalled, ImportError) as err:
-        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
-        extra = next((x for prefix, x in EXTRAS_BY_ENTRY_POINT.items() if entry.startswith(prefix)), None)
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        how = f"pip install 'reinforce[{extra}]'" if extra else "install the package it names"
-        raise ImportError(f"{spec.id} needs an optional package that is not installed ({reason}): {how}") from None
 
 
 def from_env(env: gym.Env | gym.vector.VectorEnv, seed: int | None = None, device: torch.device | str = "cpu") -> VecEnv:

@@ -14,7 +14,7 @@ from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.envs.vector import VecEnv
 from reinforce.metrics import Metrics
-from reinforce.observations import batch_one, encode_batch, is_single, mask_of, observation_spec
+from reinforce.observations import batch_one, batch_size, encode_batch, is_single, mask_of, observation_spec
 from reinforce.policies import (
     ACTIVATIONS,
     BernoulliPolicy,
@@ -94,7 +94,7 @@ class Reinforce(PolicyGradient):
         if as_numpy:
             single = is_single(space, obs)
             batch = batch_one(space, obs) if single else obs
-            n = 1 if single else len(next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, tuple) else batch)
+            n = 1 if single else batch_size(batch)
             if action_mask is None and spec.mask_key is not None:
                 action_mask = mask_of(spec, batch)
             x = torch.as_tensor(encode_batch(space, spec, batch, n), device=self.device)
