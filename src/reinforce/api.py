@@ -37,16 +37,18 @@ def train(
     quiet: bool = True,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     tensorboard: bool = True,
+    stop_at: float | None = None,
     **overrides: Any,
 ) -> Path:
     """Train a preset name, a Config or a TOML file (with `overrides`, e.g. `seed=1`) into a run folder
     and return its path. Without `out`, the folder is runs/<preset or env>-seed<seed>, or a fresh
-    sibling (`...-2`) when that one already holds a run; an explicit `out` must be empty."""
+    sibling (`...-2`) when that one already holds a run; an explicit `out` must be empty. `stop_at`
+    ends the run once the last >= 20 finished episodes average that return."""
     cfg = resolve(config_or_preset, **overrides)
     if out is None:
         name = config_or_preset if isinstance(config_or_preset, str) and config_or_preset in PRESETS else cfg.env_id.split("/")[-1]
         out = fresh_folder(Path("runs") / f"{name}-seed{cfg.seed}")
-    train_run(cfg, out, quiet=quiet, checkpoint_every=checkpoint_every, tensorboard=tensorboard)
+    train_run(cfg, out, quiet=quiet, checkpoint_every=checkpoint_every, tensorboard=tensorboard, stop_at=stop_at)
     return Path(out)
 
 

@@ -89,12 +89,38 @@ def _default_folder(args: argparse.Namespace, base: Path) -> Path:
     return out
 
 
+def _stop_at(args: argparse.Namespace, env_id: str) -> float | None:
+    """The return `--stop-at-threshold` asks for: its number, or the env's registered reward_threshold."""
+    given = args.stop_at_threshold
+    if given is None:
+        return None
+    if given != "env":
+        try:
+            value = float(given)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"--stop-at-threshold takes a finite return (e.g. 475) or nothing (the env's own), got {given!r}")
+        return value
+    from reinforce.envs.plugins import reward_threshold
+
+    value = reward_threshold(env_id)
+    if value is None:
+        raise ValueError(f"{env_id} registers no reward_threshold; give the return to stop at, e.g. --stop-at-threshold 200")
+    return float(value)
+
+
+def _stop_flag(stop_at: float | None) -> list[str]:
+    return [] if stop_at is None else ["--stop-at-threshold", repr(stop_at)]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     # A bad flag or config value fails here, before torch is imported (about 1-2 s).
     cfg = resolve_config(args) if args.resume is None else None
+    stop_at = _stop_at(args, cfg.env_id) if cfg is not None else None
     from reinforce.dist import launch, runtime
     from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
@@ -117,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)} (the defaults for "
               "any env, with your flags); see reinforce presets", flush=True)
     if args.seeds is not None:
-        return _train_seeds(args, cfg)
+        return _train_seeds(args, cfg, stop_at)
     out = args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
     train(
         cfg,
@@ -126,6 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         force=args.force,
         checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
         tensorboard=args.tensorboard,
+        stop_at=stop_at,
     )
     if args.plot and runtime.is_main_process():
         _plot_run(out)
@@ -149,17 +176,23 @@ def _resume(args: argparse.Namespace) -> int:
     if args.preset or args.config or args.seeds or args.out or args.force or args.overrides or changed:
         raise ValueError(
             "--resume continues a run with its own config.toml; only --epochs, --checkpoint-every, --jobs, --quiet, "
-            "--no-plot and --no-tensorboard can go with it"
+            "--stop-at-threshold, --no-plot and --no-tensorboard can go with it"
         )
     run, epochs = args.resume, flag_overrides(args).get("epochs")
     seeds = not (run / "config.toml").exists() and seed_dirs(run)
+    stop_at = None
+    if args.stop_at_threshold is not None:
+        first = seed_dirs(run)[0] if seeds else run
+        if not (first / "config.toml").is_file():
+            raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
+        stop_at = _stop_at(args, config_mod.load(first).env_id)
     if epochs is not None:
         runtime.broadcast_from_main(lambda: _check_not_fewer(seed_dirs(run) if seeds else [run], epochs))
     if seeds:
         dirs = seed_dirs(run)
-        codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs)
+        codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _stop_flag(stop_at))
         return _finish_seeds(run, dirs, codes, stopped)
-    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard)
+    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at)
     if args.plot and runtime.is_main_process():
         _plot_run(run)
     return 0
@@ -178,7 +211,7 @@ def _check_not_fewer(dirs: list[Path], epochs: int) -> None:
             )
 
 
-def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config, stop_at: float | None) -> int:
     from reinforce.tools.seeds import parse_seeds, prepare_seeds, run_parallel
 
     if "seed" in flag_overrides(args) or any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
@@ -187,7 +220,7 @@ def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     root = args.out or _default_folder(args, Path("runs") / _run_name(args, cfg))
     dirs = prepare_seeds(cfg, seeds, root, force=args.force)
     print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
-    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard)
+    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, extra_args=_stop_flag(stop_at))
     return _finish_seeds(root, dirs, codes, stopped)
 
 

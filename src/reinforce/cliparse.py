@@ -72,6 +72,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (runs torchrun)")
     start.add_argument("--max-restarts", type=int, default=0, metavar="K",
                        help="with --nproc: after a failure, restart all processes from the last checkpoint, up to K times")
+    start.add_argument("--stop-at-threshold", nargs="?", const="env", metavar="RETURN",
+                       help="end early once the last >= 20 finished episodes average RETURN (default: the env's registered "
+                            "reward_threshold, e.g. 475 for CartPole-v1)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path,
                      help="run folder (default runs/<preset or env>-seed<seed>, or a fresh -2, -3 ... sibling if that holds a run; "

@@ -25,7 +25,8 @@ from reinforce.policies import (
 )
 from reinforce.run.checkpoint import save_atomic, training_state
 from reinforce.run.logger import RunLogger
-from reinforce.run.loop import EpochHook, fit, progress_bar
+from reinforce.run.callbacks import as_callbacks
+from reinforce.run.loop import fit, progress_bar
 
 
 class Reinforce(PolicyGradient):
@@ -51,11 +52,13 @@ class Reinforce(PolicyGradient):
         total_steps: int | None = None,
         progress: bool = False,
         log_dir: str | Path | None = None,
-        callback: EpochHook | None = None,
+        callback: Any = None,
     ) -> list[Metrics]:
         """Train for `epochs` updates (default: the options' `epochs`), or for at least `total_steps`
         env steps. `progress` shows a bar; `log_dir` gets metrics.csv and TensorBoard events;
-        `callback(metrics)` returning False stops after that epoch. Returns each epoch's metrics."""
+        `callback` is a `reinforce.Callback`, a function `f(metrics)`, or a list of them;
+        an `on_update_end` / `f` returning False stops after that epoch. Returns each epoch's metrics."""
+        callbacks = as_callbacks(callback)
         if total_steps is not None:
             if epochs is not None:
                 raise ValueError("give either epochs or total_steps, not both")
@@ -70,7 +73,7 @@ class Reinforce(PolicyGradient):
             logger = RunLogger(Path(log_dir), "", self.epoch)
         bar = progress_bar(self.epoch + epochs, self.epoch) if progress else None
         try:
-            return fit(self, epochs, hooks=[callback] if callback is not None else [], logs=[logger] if logger else [], bar=bar)
+            return fit(self, epochs, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)
         finally:
             if logger is not None:
                 logger.close()

@@ -1,20 +1,20 @@
 """The training loop every run goes through: collect, update, time it, log it, let callbacks stop it.
 
 `Reinforce.learn` and `reinforce train` both run `fit`; what differs (a progress bar, log files,
-checkpoints, a signal handler) comes in as hooks. Metrics are turned into numbers once per epoch.
+checkpoints, a signal handler, the user's callbacks) comes in as callbacks and logs. Metrics are
+turned into numbers once per epoch.
 """
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
 
 from reinforce.metrics import Metrics, to_numbers
-
-EpochHook = Callable[[Metrics], "bool | None"]  # returning False stops training after this epoch
+from reinforce.run.callbacks import Callback, notify_start
 
 
 class Logs(Protocol):
@@ -35,16 +35,21 @@ def describe(value: float | None) -> str:
 def fit(
     agent: Any,
     epochs: int,
-    hooks: Sequence[EpochHook] = (),
+    callbacks: Sequence[Callback] = (),
     logs: Sequence[Logs] = (),
     bar: Any = None,
 ) -> list[Metrics]:
-    """`epochs` × (collect, update) on `agent`; each epoch's metrics get the time columns, go to
-    every log and the bar, then to the hooks (any returning False stops). Returns the metrics."""
+    """`epochs` × (collect, update) on `agent`; each batch goes to the callbacks' `on_rollout_end`,
+    each epoch's metrics get the time columns, go to every log and the bar, then to the callbacks'
+    `on_update_end` (any returning False stops). Returns the metrics."""
     history = []
+    notify_start(callbacks, agent)
     for _ in range(epochs):
         started = time.perf_counter()
-        numbers = to_numbers(agent.step(agent.collect()))
+        batch = agent.collect()
+        for cb in callbacks:
+            cb.on_rollout_end(batch)
+        numbers = to_numbers(agent.step(batch))
         # The job's epoch takes as long as its slowest process.
         elapsed = float(agent.reducer.max(torch.tensor(time.perf_counter() - started, dtype=torch.float64)))
         agent.wall_s += elapsed
@@ -62,6 +67,6 @@ def fit(
         if bar is not None:
             bar.set_postfix_str(f"return {describe(numbers['rollout/ep_return_mean'])}  {numbers['time/steps_per_s']:,.0f} steps/s")
             bar.update(1)
-        if any([hook(numbers) is False for hook in hooks]):  # every hook runs (a list, not a generator)
+        if any([cb.on_update_end(numbers) is False for cb in callbacks]):  # every one runs (a list, not a generator)
             break
     return history

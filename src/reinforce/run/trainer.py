@@ -25,6 +25,7 @@ from reinforce.dist import runtime
 from reinforce.metrics import Metrics
 from reinforce.run.agent import Reinforce
 from reinforce.run.build import build
+from reinforce.run.callbacks import Callback, FunctionCallback, StopOnReward
 from reinforce.run.checkpoint import (
     CheckpointError,
     check_matches_config,
@@ -52,17 +53,20 @@ def train(
     force: bool = False,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     tensorboard: bool = True,
+    stop_at: float | None = None,
 ) -> list[Metrics]:
     """Train `cfg` from scratch into the run folder `out_dir`; returns the per-epoch metrics.
 
     Refuses a non-empty `out_dir` unless `force` (which removes the files of an earlier run there).
+    `stop_at`: end early once an epoch's finished episodes average at least this return (the run is
+    complete then: checkpoint, policy.pt; `--resume --epochs N` can still go on).
     """
     require_int("checkpoint_every", checkpoint_every, 1)
     out = Path(out_dir)
     rank, world, _ = runtime.init_from_env(cfg.device)
     if runtime.restart_count() > 0 and (out / CONFIG).is_file():
         # torchrun --max-restarts started this job again after a failure: continue from the checkpoint.
-        return resume(out, quiet, checkpoint_every, tensorboard=tensorboard)
+        return resume(out, quiet, checkpoint_every, tensorboard=tensorboard, stop_at=stop_at)
     runtime.broadcast_from_main(lambda: check_free(out, force))
     env, _, agent = build(cfg, rank, world)
 
@@ -79,7 +83,7 @@ def train(
     except BaseException:
         env.close()
         raise
-    return Session(cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None).run()
+    return Session(cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None, stop_at=stop_at).run()
 
 
 def check_free(out: Path, force: bool) -> None:
@@ -97,6 +101,7 @@ def resume(
     checkpoint_every: int | None = None,
     epochs: int | None = None,
     tensorboard: bool = True,
+    stop_at: float | None = None,
 ) -> list[Metrics]:
     """Continue the run in `run_dir` from its checkpoint; returns the metrics of the new epochs.
 
@@ -150,7 +155,9 @@ def resume(
         if main:
             print(f"{str(out)!r} is already complete ({agent.epoch} of {cfg.epochs} epochs); pass --epochs N to train longer")
         return []
-    session = Session(cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None)
+    session = Session(
+        cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None, stop_at=stop_at
+    )
     return session.run()
 
 
@@ -199,6 +206,7 @@ class Session:
         checkpoint_every: int,
         tensorboard: bool,
         last_checkpoint: int | None,
+        stop_at: float | None = None,
     ):
         self.cfg, self.out, self.agent = cfg, out, agent
         self.main = runtime.is_main_process()  # rank 0 (or the only process) writes and prints
@@ -206,6 +214,7 @@ class Session:
         self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
         self.stop = GracefulStop(announce=self.main)
         self.stopping = False
+        self.target = None if stop_at is None else StopOnReward(stop_at)
 
     def checkpoint(self) -> None:
         """Every rank calls this (a collective when distributed); rank 0 writes the file."""
@@ -222,7 +231,7 @@ class Session:
             f"continue with: reinforce train --resume {self.out}{nproc_flag()}"
         )
 
-    def after_epoch(self, logger: RunLogger | None):
+    def after_epoch(self, logger: RunLogger | None) -> Callback:
         def hook(metrics: Metrics) -> bool:
             # A signal may reach some ranks only: all stop after the same epoch (one tiny all-reduce).
             self.stopping = runtime.any_rank(self.stop.requested is not None)
@@ -232,7 +241,7 @@ class Session:
                 self.checkpoint()
             return not self.stopping
 
-        return hook
+        return FunctionCallback(hook)
 
     def run(self) -> list[Metrics]:
         cfg, agent = self.cfg, self.agent
@@ -246,7 +255,8 @@ class Session:
         try:
             with self.stop:
                 try:
-                    history = fit(agent, cfg.epochs - start, hooks=[self.after_epoch(logger)], logs=[logger] if logger else [], bar=bar)
+                    callbacks = [self.after_epoch(logger)] + ([self.target] if self.target is not None else [])
+                    history = fit(agent, cfg.epochs - start, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)
                 except FloatingPointError as err:
                     raise FloatingPointError(f"{err}. Training stopped; {self.where_to_resume()}") from None
                 except RunWriteError as err:
@@ -275,12 +285,14 @@ class Session:
         cfg, agent = self.cfg, self.agent
         last = history[-1] if history else None
         done = f"{agent.epoch} epochs" if agent.epoch >= cfg.epochs else f"stopped after {agent.epoch} of {cfg.epochs} epochs"
+        if self.target is not None and self.target.reached is not None:
+            done = f"reached {self.target.threshold:g} after {agent.epoch} of {cfg.epochs} epochs"
         print(
             f"{cfg.env_id}: {done}, {agent.env_steps:,} env steps in {agent.wall_s:.1f} s"
             + (f", final mean return {describe(last['rollout/ep_return_mean'])}" if last else "")
             + f" -> {self.out}"
         )
-        if stopped_by is not None and agent.epoch < cfg.epochs:
+        if stopped_by is not None and agent.epoch < cfg.epochs and (self.target is None or self.target.reached is None):
             print(
                 f"reinforce: stopped by {stopped_by}; checkpoint saved. Resume with: reinforce train --resume {self.out}{nproc_flag()}",
                 file=sys.stderr,

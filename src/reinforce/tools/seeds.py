@@ -66,6 +66,7 @@ def run_parallel(
     checkpoint_every: int | None = None,
     tensorboard: bool = True,
     epochs: int | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[dict[Path, int | None], bool]:
     """Train (or resume) every run folder in its own process, `jobs` at a time.
 
@@ -88,6 +89,7 @@ def run_parallel(
         command += ["--epochs", str(epochs)]
     if not tensorboard:
         command.append("--no-tensorboard")
+    command += list(extra_args)  # further `train` flags every seed takes (--stop-at-threshold R)
     pending, running, codes = list(run_dirs), {}, {}
     stop: list[int] = []
 
