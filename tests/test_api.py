@@ -121,7 +121,7 @@ def test_options_have_one_home():
             reinforce.Config(**bad)
 
 
-@pytest.mark.parametrize("argv", [["--env", "NoSuchEnv-v9"], ["--backend", "native", "--env", "Acrobot-v1"]])
+@pytest.mark.parametrize("argv", [["--env", "NoSuchEnv-v9"], ["--backend", "native", "--env", "FrozenLake-v1"]])
 def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys, argv):
     out = tmp_path / "run"
     assert main(["train", *argv, "--out", str(out), "--quiet"]) == 2

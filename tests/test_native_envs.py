@@ -150,7 +150,9 @@ def test_swingup_takes_the_gymnasium_envs_params():
     assert term.tolist() == [False, False, True]
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize(
+    "env_id", ["CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"]
+)
 def test_spaces_match_gymnasium(env_id):
     ref = gymnasium.make(env_id)
     env = make_native(env_id, 5)
@@ -187,7 +189,10 @@ def test_autoreset_by_selection_cartpole():
     assert torch.equal(rew, torch.ones(E, dtype=F64))
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "reinforce/CartPoleSwingUp-v1"])
+@pytest.mark.parametrize(
+    "env_id",
+    ["Pendulum-v1", "reinforce/CartPoleSwingUp-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"],
+)
 def test_autoreset_by_selection_time_limit(env_id):
     E = 5
     env = make_native(env_id, E, seed=1, max_episode_steps=7)
@@ -228,14 +233,17 @@ def test_no_time_limit():
 
 
 # ---------------------------------------------------------------------------- seeding
+def _random_actions(env: TorchVectorEnv, g: torch.Generator) -> torch.Tensor:
+    if isinstance(env.single_action_space, gymnasium.spaces.Discrete):
+        return torch.randint(0, int(env.single_action_space.n), (env.num_envs,), generator=g, device=g.device)
+    return torch.rand((env.num_envs, 1), generator=g, device=g.device) * 2 - 1
+
+
 def _rollout(env: TorchVectorEnv, n: int, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
-        if isinstance(env.single_action_space, gymnasium.spaces.Discrete):
-            a = torch.randint(0, 2, (env.num_envs,), generator=g)
-        else:
-            a = torch.rand((env.num_envs, 1), generator=g) * 2 - 1
+        a = _random_actions(env, g)
         obs, rew, term, trunc, info = env.step(a)
         out += [obs, rew, term, trunc, info["final_obs"]]
     return out
@@ -399,6 +407,9 @@ def test_make_native_and_registry():
         "CartPole-v0",
         "CartPole-v1",
         "Pendulum-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
         "reinforce/CartPoleSwingUp-v0",
         "reinforce/CartPoleSwingUp-v1",
     }
@@ -408,9 +419,12 @@ def test_make_native_and_registry():
     assert make_native("CartPole-v0", 2).max_episode_steps == 200
     assert make_native("CartPole-v1", 2).max_episode_steps == 500
     assert make_native("Pendulum-v1", 2).max_episode_steps == 200
+    assert make_native("Acrobot-v1", 2).max_episode_steps == 500
+    assert make_native("MountainCar-v0", 2).max_episode_steps == 200
+    assert make_native("MountainCarContinuous-v0", 2).max_episode_steps == 999
     assert make_native("reinforce/CartPoleSwingUp-v1", 2).max_episode_steps == 500
     with pytest.raises(ValueError, match="supported ids: .*CartPole-v1.*Pendulum-v1"):
-        make_native("MountainCar-v0", 2)
+        make_native("LunarLander-v3", 2)
     with pytest.raises(RuntimeError, match="reset"):
         make_native("CartPole-v1", 2).step(torch.zeros(2, dtype=torch.long))
 
@@ -419,7 +433,7 @@ def test_make_native_and_registry():
 def test_render_rgb_array(env_id):
     env = make_native(env_id, 2, seed=0, render_mode="rgb_array")
     env.reset()
-    env.step(env.action_space.sample() if env_id.startswith("CartPole") else torch.zeros(2, 1))
+    env.step(_random_actions(env, torch.Generator().manual_seed(0)))
     frame = env.render()
     assert isinstance(frame, np.ndarray) and frame.dtype == np.uint8
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.min() < 255
@@ -448,11 +462,7 @@ def test_cuda(env_id):
     for t in range(60):
         if t == 20:
             snap = env.get_state()
-        if env_id.startswith("CartPole"):
-            a = torch.randint(0, 2, (E,), device="cuda", generator=g)
-        else:
-            a = torch.rand((E, 1), device="cuda", generator=g) * 2 - 1
-        obs, rew, term, trunc, info = env.step(a)
+        obs, rew, term, trunc, info = env.step(_random_actions(env, g))
         assert obs.device.type == rew.device.type == term.device.type == "cuda"
     assert torch.isfinite(obs).all()
     # CPU float64 and CUDA float64 agree on the dynamics over one step from the same state.
@@ -461,7 +471,8 @@ def test_cuda(env_id):
     cpu.reset()
     st = cpu.get_state()
     gpu.set_state({"state": st["state"], "steps": st["steps"]})
-    a = torch.zeros(E, dtype=torch.long) if env_id.startswith("CartPole") else torch.full((E, 1), 0.3)
+    discrete = isinstance(env.single_action_space, gymnasium.spaces.Discrete)
+    a = torch.zeros(E, dtype=torch.long) if discrete else torch.full((E, 1), 0.3)
     fc = cpu.step(a)[4]["final_obs"]
     fg = gpu.step(a.cuda())[4]["final_obs"]
     torch.testing.assert_close(fg.cpu(), fc, rtol=0, atol=1e-12)

@@ -11,8 +11,9 @@ v0 and v1 are two reward variants, both supported.
 
 Modules: `vector` (the `VecEnv` protocol, `make_vec_env`, `from_env`), `adapters` (Gymnasium and
 EnvPool vector envs as torch `VecEnv`s), `native` (the registry of batched torch envs), `torch_env`
-(their base class), one module per native family (`cartpole`, `pendulum`, `swingup_torch`),
-`swingup` (the Gymnasium swing-up and its `SwingUpParams`) and `render` (the swing-up's drawing).
+(their base class), one module per native family (`cartpole`, `pendulum`, `acrobot`, `mountain_car`,
+`swingup_torch`), `swingup` (the Gymnasium swing-up and its `SwingUpParams`) and `render` (the
+swing-up's drawing).
 """
 from __future__ import annotations
 

@@ -159,6 +159,16 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         a = torch.as_tensor(actions, device=self.device)
         return a.detach().to(self.dtype).reshape(self.num_envs)
 
+    def _signed_actions(self, actions: Any) -> torch.Tensor:
+        """Three-way discrete actions {0, 1, 2}, (E,) or (E, 1) -> (E,) tensor of `self.dtype` in {-1, 0, +1}.
+
+        Any int / float / bool dtype; floats are rounded, and out-of-range actions become the nearest
+        valid one (clamped: a range check would cost a host sync every step).
+        """
+        a = torch.as_tensor(actions, device=self.device).detach().reshape(self.num_envs)
+        # copy=True: the in-place ops below must never modify the caller's tensor
+        return a.to(self.dtype, copy=True).round_().clamp_(0.0, 2.0).sub_(1.0)
+
     # ------------------------------------------------------------------ gymnasium API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
