@@ -263,6 +263,26 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from reinforce.api import load
+
+    agent = load(args.run, num_envs=1)
+    default = args.run / ("policy.onnx" if args.format == "onnx" else "policy.ts") if args.run.is_dir() else None
+    out = args.out or default
+    if out is None:
+        raise ValueError(f"--out FILE is needed when exporting from a file ({args.run}) rather than a run folder")
+    path = agent.export(out, args.format)
+    names = "action, mean, log_std" if agent.policy.action_kind == "box" else "action, logits"
+    print(f"wrote {path} ({args.format}): input obs (N, {', '.join(map(str, _obs_shape(agent)))}), outputs {names}")
+    return 0
+
+
+def _obs_shape(agent) -> tuple[int, ...]:
+    from reinforce.observations import observation_spec
+
+    return tuple(observation_spec(agent.env.single_observation_space).shape)
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from reinforce.tools.plotting import default_plot_path, load_runs, plot_runs
     from reinforce.tools.summary import write_summary
@@ -296,7 +316,7 @@ def _rank_prefix() -> str:
     return f"rank {os.environ.get('RANK', '0')} of {world}: " if world > 1 else ""
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "plot": cmd_plot, "presets": cmd_presets}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "export": cmd_export, "plot": cmd_plot, "presets": cmd_presets}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -114,6 +114,16 @@ def _record_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
 
 
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a run's policy as ONNX or TorchScript for serving without reinforce",
+                       description="Write a run's policy, with its frozen observation normaliser, as ONNX (onnxruntime) or "
+                                   "TorchScript: observations (N, *obs_shape) in; the deterministic action and the "
+                                   "distribution's parameters (logits, or mean and log std) out.")
+    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder written by reinforce train (or a file from agent.save)")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="onnx (default; needs reinforce[export]) or torchscript")
+    p.add_argument("--out", type=Path, help="output file (default RUN_DIR/policy.onnx or RUN_DIR/policy.ts)")
+
+
 def _plot_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="plot the learning curve of run folders and write a summary table",
                        description="Plot the mean return of run folders (a band over seeds) and write a summary table beside the PNG.")
@@ -138,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _evaluate_parser(sub)
     _record_parser(sub)
+    _export_parser(sub)
     _plot_parser(sub)
     _presets_parser(sub)
     return p

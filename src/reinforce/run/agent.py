@@ -13,6 +13,7 @@ from reinforce.algorithm import PolicyGradient
 from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.envs.vector import VecEnv
+from reinforce.export import export_policy
 from reinforce.metrics import Metrics
 from reinforce.observations import batch_one, batch_size, encode_batch, is_single, mask_of, observation_spec
 from reinforce.policies import (
@@ -88,9 +89,9 @@ class Reinforce(PolicyGradient):
         (reinforce.observations: one-hot, Dict and Tuple flattened, images kept in their dtype); a Dict
         observation's "action_mask" entry is used as the mask. Uses the observation normaliser as it
         stands (frozen: only `update` changes it); `deterministic` takes the distribution's mode. Box
-        actions come unclipped, as the policy gives them. `action_mask` (n,) or (N, n), bool or 0/1
-        (info["action_mask"]; sum(nvec) long for MultiDiscrete): only allowed actions are returned;
-        Discrete and MultiDiscrete action spaces only."""
+        actions are clipped to the Box's bounds, as the env receives them (a squashed policy's are
+        inside already). `action_mask` (n,) or (N, n), bool or 0/1 (info["action_mask"]; sum(nvec) long
+        for MultiDiscrete): only allowed actions are returned; Discrete and MultiDiscrete action spaces only."""
         space = self.env.single_observation_space
         spec = observation_spec(space)
         as_numpy = not isinstance(obs, torch.Tensor)
@@ -111,9 +112,18 @@ class Reinforce(PolicyGradient):
             mask = torch.as_tensor(np.asarray(action_mask) if not isinstance(action_mask, torch.Tensor) else action_mask,
                                    device=self.device).bool()
             action = self.policy.act(x, deterministic=deterministic, mask=mask.reshape(x.shape[0], -1))
-        action = action.reshape(x.shape[0], *self.env.single_action_space.shape)  # flat samples -> the env's shape
+        act_space = self.env.single_action_space
+        action = action.reshape(x.shape[0], *act_space.shape)  # flat samples -> the env's shape
+        if self.policy.action_kind == "box" and np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all():
+            low, high = (torch.as_tensor(b, device=action.device) for b in (act_space.low, act_space.high))
+            action = torch.clamp(action, low, high)
         action = action[0] if single else action
         return action.cpu().numpy() if as_numpy else action
+
+    def export(self, path: str | Path, format: str = "onnx") -> Path:
+        """Write the policy (with its frozen observation normaliser) as ONNX or TorchScript: obs (N, *obs_shape)
+        -> (deterministic action, distribution parameters); see reinforce.export. Returns the path."""
+        return export_policy(self.policy, self.env.single_observation_space, self.env.single_action_space, path, format)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "wall_s": self.wall_s}

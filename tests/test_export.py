@@ -1,0 +1,108 @@
+"""Export: the ONNX file (run by onnxruntime alone) and the TorchScript file act as `load(run).predict`."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import reinforce
+import toy_spaces
+from reinforce.cli import main
+from reinforce.export import ExportError, export_policy
+
+toy_spaces.register()
+
+ort = pytest.importorskip("onnxruntime", reason="needs the export extra: pip install -e '.[export]'")
+
+
+def run_onnx(path, obs):
+    session = ort.InferenceSession(str(path))
+    return session.run(None, {"obs": obs})
+
+
+def run_torchscript(path, obs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path))
+    return [t.numpy() for t in module(torch.as_tensor(obs))]
+
+
+RUNNERS = {"onnx": run_onnx, "torchscript": run_torchscript}
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    """A discrete (CartPole, linear) and a continuous (Pendulum, MLP) run, each with a fitted observation normaliser."""
+    root = tmp_path_factory.mktemp("runs")
+    common = dict(epochs=3, num_envs=4, steps_per_rollout=32, normalize_observations=True, quiet=True, tensorboard=False)
+    return {
+        "discrete": reinforce.train("cartpole-fast", root / "cartpole", **common),
+        "continuous": reinforce.train("pendulum-gae", root / "pendulum", **common),
+    }
+
+
+def observations(agent, n=64, scale=3.0, seed=0):
+    shape = agent.env.single_observation_space.shape
+    return (np.random.default_rng(seed).standard_normal((n, *shape)) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_exported_policy_acts_as_predict_does(trained_runs, tmp_path, kind, fmt):
+    run = trained_runs[kind]
+    agent = reinforce.load(run)
+    assert agent.policy.obs_normalizer is not None and agent.policy.obs_normalizer.count > 0  # a non-trivial normaliser
+    path = agent.export(tmp_path / f"policy.{fmt}", fmt)
+    obs = observations(agent)
+    outputs = RUNNERS[fmt](path, obs)
+    expected = agent.predict(obs, deterministic=True)
+    assert outputs[0].shape == expected.shape
+    dist = agent.policy.pi(torch.as_tensor(obs))
+    if kind == "discrete":
+        np.testing.assert_array_equal(outputs[0], expected)
+        np.testing.assert_allclose(outputs[1], dist.logits.detach().numpy(), atol=1e-5)
+    else:
+        np.testing.assert_allclose(outputs[0], expected, atol=1e-5)
+        assert np.abs(expected).max() <= 2.0  # Pendulum's bounds: the exported action is clipped as predict's is
+        np.testing.assert_allclose(outputs[1], dist.loc.detach().numpy(), atol=1e-5)
+        np.testing.assert_allclose(outputs[2], np.broadcast_to(agent.policy.log_std.detach().numpy(), outputs[1].shape), atol=1e-6)
+
+
+def test_predict_and_export_clip_box_actions_to_the_bounds(tmp_path):
+    env = reinforce.make_vec_env("tests/BoxEcho-v0", num_envs=2, seed=0)
+    policy = reinforce.make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(8,))
+    with torch.no_grad():
+        policy.mu[-1].bias.fill_(5.0)  # a mean far outside [-1, 1]
+    agent = reinforce.Reinforce(env, policy, steps_per_rollout=4)
+    obs = np.zeros((3, 4), np.float32)
+    action = agent.predict(obs, deterministic=True)
+    assert action.shape == (3, 2, 2) and np.abs(action).max() <= 1.0 and np.allclose(action, 1.0)
+    out = run_onnx(agent.export(tmp_path / "box.onnx"), obs)
+    np.testing.assert_allclose(out[0], action, atol=1e-6)
+    assert out[1].shape == (3, 4) and out[1].min() > 1.0  # the unclipped mean, flattened
+
+
+def test_multi_discrete_export_gives_indices_and_the_concatenated_logits(tmp_path):
+    env = reinforce.make_vec_env("tests/MultiDiscreteBandit-v0", num_envs=2, seed=0)
+    policy = reinforce.make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(8,))
+    agent = reinforce.Reinforce(env, policy, steps_per_rollout=1)
+    obs = np.random.default_rng(1).standard_normal((5, 1)).astype(np.float32)
+    action, logits = run_torchscript(agent.export(tmp_path / "md.ts", "torchscript"), obs)
+    np.testing.assert_array_equal(action, agent.predict(obs, deterministic=True))
+    assert logits.shape == (5, 7)  # nvec (3, 4)
+    np.testing.assert_array_equal(action[:, 0], logits[:, :3].argmax(1))
+    np.testing.assert_array_equal(action[:, 1], logits[:, 3:].argmax(1))
+
+
+def test_cli_export_writes_both_formats_and_rejects_an_unknown_one(trained_runs, tmp_path, capsys):
+    run = trained_runs["discrete"]
+    assert main(["export", str(run), "--out", str(tmp_path / "p.onnx")]) == 0
+    assert "outputs action, logits" in capsys.readouterr().out
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.ts")]) == 0
+    assert (tmp_path / "p.onnx").stat().st_size > 0 and (tmp_path / "p.ts").stat().st_size > 0
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(run), "--format", "tflite"])
+    assert exc.value.code == 2
+    agent = reinforce.load(run)
+    with pytest.raises(ExportError, match="unknown export format 'tflite'"):
+        export_policy(agent.policy, agent.env.single_observation_space, agent.env.single_action_space, tmp_path / "x", "tflite")
