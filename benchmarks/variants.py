@@ -36,6 +36,7 @@ PAIRS = {
     # any Gymnasium space (issue 15): one preset each, no article counterpart
     "MiniGrid-DoorKey-5x5-v0": ("doorkey",),
     "Taxi-v4": ("taxi",),
+    "LunarLander-v3": ("lunarlander",),  # the box2d extra
 }
 
 

@@ -108,6 +108,14 @@ PRESETS: dict[str, Config] = {
         env_id="Taxi-v4", num_envs=16, steps_per_rollout=128, epochs=977, lr=1e-2, gamma=0.99, hidden_sizes=(),
         reset_each_epoch=False, baseline="gae", normalize_advantages=True, value_lr=3e-3,
     ),
+    # Box2D's lander (the box2d extra): 16 envs x 128 steps, gamma 0.999 and lambda 0.98 for the
+    # long-delayed landing bonus, an entropy bonus, lr 3e-3 decayed linearly. Seed 0: 257 (mean return of
+    # the training episodes) at 3M steps, against 174 for 16 x 64 steps with lr 1e-3, gamma 0.99.
+    "lunarlander": Config(
+        env_id="LunarLander-v3", num_envs=16, steps_per_rollout=128, epochs=1465, lr=3e-3, gamma=0.999,
+        hidden_sizes=(64, 64), activation="tanh", reset_each_epoch=False, baseline="gae", gae_lambda=0.98,
+        normalize_advantages=True, normalize_observations=True, entropy_coef=0.01, lr_schedule="linear", value_lr=1e-3,
+    ),
 }
 
 
