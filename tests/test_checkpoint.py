@@ -271,3 +271,20 @@ def test_existing_run_folder_needs_resume_or_force(tmp_path, capsys):
     assert "pass --resume" in one_line_error(capsys) and (run / "checkpoint.pt").read_bytes() == before
     assert main(["train", "--epochs", "1", "--num-envs", "2", "--out", str(run), "--quiet", "--force"]) == 0
     assert config_mod.load(run).num_envs == 2
+
+
+def test_a_resumed_run_shows_each_epoch_once_in_tensorboard_on_an_env_step_axis(tmp_path):
+    """Epochs 3-4 were logged after the checkpoint of epoch 2 that the run resumes from: the new
+    session's events replace them (purged past the checkpoint's env steps), the checkpoint's own kept."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    cfg = small(epochs=4, num_envs=2, steps_per_rollout=30)
+    train(cfg, run, quiet=True, checkpoint_every=2)
+    shutil.copy(run / "checkpoint.prev.pt", run / "checkpoint.pt")  # as if killed after epoch 4's logs
+    assert ckpt_mod.checkpoint_epoch(run / "checkpoint.pt") == 2
+    resume(run, quiet=True)
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [e.step for e in events.Scalars("epoch")] == [60, 120, 180, 240]
+    assert [e.value for e in events.Scalars("epoch")] == [0.0, 1.0, 2.0, 3.0]

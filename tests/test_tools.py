@@ -249,10 +249,12 @@ def test_tensorboard_events_hold_the_metrics_and_the_config(tmp_path):
     train(cfg, run, quiet=True)
     events = EventAccumulator(str(run))
     events.Reload()
-    columns = [c for c in pd.read_csv(run / "metrics.csv").columns if c != "epoch"]
+    columns = list(pd.read_csv(run / "metrics.csv").columns)
     assert "train/value_loss" in columns  # an extra metric: in the CSV and in TensorBoard
     assert set(events.Tags()["scalars"]) == set(columns)
-    assert [e.step for e in events.Scalars("rollout/ep_return_mean")] == [0, 1]
+    # the x-axis is env steps (2 envs x 30 steps an epoch), the epoch a scalar of its own
+    assert [e.step for e in events.Scalars("rollout/ep_return_mean")] == [60, 120]
+    assert [(e.step, e.value) for e in events.Scalars("epoch")] == [(60, 0.0), (120, 1.0)]
     text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
     assert 'baseline = "value"' in text
 

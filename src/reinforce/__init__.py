@@ -28,6 +28,7 @@ _EXPORTS = {
     "Callback": "reinforce.run.callbacks",
     "StopOnReward": "reinforce.run.callbacks",
     "CheckpointCallback": "reinforce.run.callbacks",
+    "EvalCallback": "reinforce.tools.eval_callback",
     "PolicyGradient": "reinforce.algorithm",
     "Config": "reinforce.config",
     "ReinforceOptions": "reinforce.config",

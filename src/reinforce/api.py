@@ -9,6 +9,7 @@ from reinforce.config import Config
 from reinforce.presets import PRESETS, preset
 from reinforce.run.agent import Reinforce
 from reinforce.run.build import build
+from reinforce.run.callbacks import as_callbacks
 from reinforce.run.checkpoint import check_matches_config, load_checkpoint, load_module_state, load_safely, restore_training_state
 from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY, fresh_folder
 from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY
@@ -38,17 +39,20 @@ def train(
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     tensorboard: bool = True,
     stop_at: float | None = None,
+    callback: Any = None,
     **overrides: Any,
 ) -> Path:
     """Train a preset name, a Config or a TOML file (with `overrides`, e.g. `seed=1`) into a run folder
     and return its path. Without `out`, the folder is runs/<preset or env>-seed<seed>, or a fresh
     sibling (`...-2`) when that one already holds a run; an explicit `out` must be empty. `stop_at`
-    ends the run once the last >= 20 finished episodes average that return."""
+    ends the run once the last >= 20 finished episodes average that return. `callback`: as for
+    `Reinforce.learn` (a Callback, a function of the metrics or a list), e.g. an `EvalCallback`."""
     cfg = resolve(config_or_preset, **overrides)
     if out is None:
         name = config_or_preset if isinstance(config_or_preset, str) and config_or_preset in PRESETS else cfg.env_id.split("/")[-1]
         out = fresh_folder(Path("runs") / f"{name}-seed{cfg.seed}")
-    train_run(cfg, out, quiet=quiet, checkpoint_every=checkpoint_every, tensorboard=tensorboard, stop_at=stop_at)
+    train_run(cfg, out, quiet=quiet, checkpoint_every=checkpoint_every, tensorboard=tensorboard, stop_at=stop_at,
+              callbacks=as_callbacks(callback))
     return Path(out)
 
 

@@ -71,7 +71,7 @@ class Reinforce(PolicyGradient):
         logger = None
         if log_dir is not None:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
-            logger = RunLogger(Path(log_dir), "", self.epoch)
+            logger = RunLogger(Path(log_dir), "", self.env_steps)
         bar = progress_bar(self.epoch + epochs, self.epoch) if progress else None
         try:
             return fit(self, epochs, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)

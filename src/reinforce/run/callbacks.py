@@ -2,9 +2,10 @@
 
     agent.learn(callback=[StopOnReward(475, min_episodes=20), CheckpointCallback(every=10, folder="ckpt")])
 
-A callback object overrides any of `on_training_start(agent)`, `on_rollout_end(batch)` and
-`on_update_end(metrics)`; the last returning False stops training after that epoch. A plain function
-`f(metrics)` is an `on_update_end`. The evaluation callback (`EvalCallback`) lives in
+A callback object overrides any of `on_training_start(agent)`, `on_rollout_end(batch)`,
+`on_epoch_end(metrics)` (may add entries, which are then logged), `on_update_end(metrics)` (returning
+False stops training after that epoch) and `on_training_end()`. A plain function `f(metrics)` is an
+`on_update_end`. The evaluation callback (`EvalCallback`) lives in
 `reinforce.tools.eval_callback`, beside the evaluation it runs.
 """
 from __future__ import annotations
@@ -27,9 +28,18 @@ class Callback:
     def on_rollout_end(self, batch: Any) -> None:
         """After each rollout, before the update; `batch` is the `Batch` (T×E tensors)."""
 
+    def on_epoch_end(self, metrics: Metrics) -> None:
+        """After each update, before the epoch's metrics are logged: entries added here (e.g.
+        `eval/return_mean`) go to metrics.csv and TensorBoard. Add the same keys every epoch (None where
+        there is no value): the CSV's columns are fixed by its first row."""
+
     def on_update_end(self, metrics: Metrics) -> bool | None:
-        """After each update with the epoch's metrics (numbers); False stops training after it."""
+        """After each update with the epoch's metrics (numbers), once they are logged; False stops
+        training after it."""
         return None
+
+    def on_training_end(self) -> None:
+        """When training ends, normally or not: release what `on_training_start` took (envs, files)."""
 
 
 class FunctionCallback(Callback):
@@ -119,3 +129,8 @@ class CheckpointCallback(Callback):
 def notify_start(callbacks: Iterable[Callback], agent: Any) -> None:
     for cb in callbacks:
         cb.on_training_start(agent)
+
+
+def notify_end(callbacks: Iterable[Callback]) -> None:
+    for cb in callbacks:
+        cb.on_training_end()

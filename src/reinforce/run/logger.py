@@ -92,13 +92,15 @@ def _epoch_of(row: dict) -> int | None:
 
 
 class TensorBoardWriter:
-    """Scalars under the same names as `metrics.csv` (step = epoch) and the config as text.
+    """Scalars under the same names as `metrics.csv` and the config as text. The x-axis
+    (`global_step`) is env steps, all envs and processes together, as in SB3 and CleanRL, so runs of
+    different epoch sizes line up; the epoch is a scalar of its own.
 
-    `start_epoch > 0` (a resumed run) purges events at or after it that an earlier, interrupted
-    session wrote past its last checkpoint, so TensorBoard shows each epoch once.
+    `start_env_steps > 0` (a resumed run: the env steps at its checkpoint) purges events past it that
+    an earlier, interrupted session wrote after its last checkpoint, so TensorBoard shows each epoch once.
     """
 
-    def __init__(self, log_dir: Path, config_toml: str | None = None, start_epoch: int = 0):
+    def __init__(self, log_dir: Path, config_toml: str | None = None, start_env_steps: int = 0):
         try:  # imported lazily: it pulls in tensorboard
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -106,15 +108,17 @@ class TensorBoardWriter:
                 "TensorBoard logging needs the tensorboard package: pip install tensorboard (or pass --no-tensorboard)"
             ) from None
 
-        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_epoch or None, flush_secs=30)
+        # the checkpoint's own epoch was logged at exactly start_env_steps: keep it, purge what came after
+        purge = start_env_steps + 1 if start_env_steps else None
+        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge, flush_secs=30)
         if config_toml is not None:
             # TensorBoard renders text as Markdown: indent by four spaces for a code block.
             self._writer.add_text("config", "".join(f"    {line}\n" for line in config_toml.splitlines()), 0)
 
     def write(self, metrics: Metrics) -> None:
-        step = int(metrics["epoch"])
+        step = int(metrics["time/env_steps"])
         for name, value in metrics.items():
-            if name != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._writer.add_scalar(name, value if math.isfinite(value) else float("nan"), step)
 
     def flush(self) -> None:
@@ -132,11 +136,11 @@ class RunLogger:
     writer thread hits a full disk), they stop with a one-line warning and training goes on.
     """
 
-    def __init__(self, run_dir: Path, config_toml: str, start_epoch: int = 0, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, config_toml: str, start_env_steps: int = 0, tensorboard: bool = True):
         self.csv = MetricsWriter(Path(run_dir) / "metrics.csv")
         self.tb: TensorBoardWriter | None = None
         if tensorboard:
-            self.tb = TensorBoardWriter(run_dir, config_toml if start_epoch == 0 else None, start_epoch)
+            self.tb = TensorBoardWriter(run_dir, config_toml if start_env_steps == 0 else None, start_env_steps)
 
     def write(self, metrics: Metrics) -> None:
         try:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from reinforce.metrics import Metrics, to_numbers
-from reinforce.run.callbacks import Callback, notify_start
+from reinforce.run.callbacks import Callback, notify_end, notify_start
 
 
 class Logs(Protocol):
@@ -40,10 +40,19 @@ def fit(
     bar: Any = None,
 ) -> list[Metrics]:
     """`epochs` × (collect, update) on `agent`; each batch goes to the callbacks' `on_rollout_end`,
-    each epoch's metrics get the time columns, go to every log and the bar, then to the callbacks'
-    `on_update_end` (any returning False stops). Returns the metrics."""
-    history = []
+    each epoch's metrics get the time columns and the callbacks' `on_epoch_end` entries, go to every
+    log and the bar, then to the callbacks' `on_update_end` (any returning False stops). Returns the
+    metrics."""
+    history: list[Metrics] = []
     notify_start(callbacks, agent)
+    try:
+        _epochs(agent, epochs, callbacks, logs, bar, history)
+    finally:
+        notify_end(callbacks)
+    return history
+
+
+def _epochs(agent: Any, epochs: int, callbacks: Sequence[Callback], logs: Sequence[Logs], bar: Any, history: list[Metrics]) -> None:
     for _ in range(epochs):
         started = time.perf_counter()
         batch = agent.collect()
@@ -61,6 +70,8 @@ def fit(
             "time/steps_per_s": steps / elapsed if elapsed > 0 else float("nan"),
             **{k: v for k, v in numbers.items() if k not in ("epoch", "time/env_steps")},
         }
+        for cb in callbacks:
+            cb.on_epoch_end(numbers)
         history.append(numbers)
         for log in logs:
             log.write(numbers)
@@ -69,4 +80,3 @@ def fit(
             bar.update(1)
         if any([cb.on_update_end(numbers) is False for cb in callbacks]):  # every one runs (a list, not a generator)
             break
-    return history

@@ -16,6 +16,7 @@ and return normally; `resume(run)` continues from it (exactly where the env's st
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
@@ -54,19 +55,21 @@ def train(
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     tensorboard: bool = True,
     stop_at: float | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> list[Metrics]:
     """Train `cfg` from scratch into the run folder `out_dir`; returns the per-epoch metrics.
 
     Refuses a non-empty `out_dir` unless `force` (which removes the files of an earlier run there).
     `stop_at`: end early once an epoch's finished episodes average at least this return (the run is
-    complete then: checkpoint, policy.pt; `--resume --epochs N` can still go on).
+    complete then: checkpoint, policy.pt; `--resume --epochs N` can still go on). `callbacks` run in
+    the loop beside the run's own (e.g. an `EvalCallback`, whose `eval/…` metrics are logged).
     """
     require_int("checkpoint_every", checkpoint_every, 1)
     out = Path(out_dir)
     rank, world, _ = runtime.init_from_env(cfg.device)
     if runtime.restart_count() > 0 and (out / CONFIG).is_file():
         # torchrun --max-restarts started this job again after a failure: continue from the checkpoint.
-        return resume(out, quiet, checkpoint_every, tensorboard=tensorboard, stop_at=stop_at)
+        return resume(out, quiet, checkpoint_every, tensorboard=tensorboard, stop_at=stop_at, callbacks=callbacks)
     runtime.broadcast_from_main(lambda: check_free(out, force))
     env, _, agent = build(cfg, rank, world)
 
@@ -83,7 +86,8 @@ def train(
     except BaseException:
         env.close()
         raise
-    return Session(cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None, stop_at=stop_at).run()
+    return Session(cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=None, stop_at=stop_at,
+                   callbacks=callbacks).run()
 
 
 def check_free(out: Path, force: bool) -> None:
@@ -102,6 +106,7 @@ def resume(
     epochs: int | None = None,
     tensorboard: bool = True,
     stop_at: float | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> list[Metrics]:
     """Continue the run in `run_dir` from its checkpoint; returns the metrics of the new epochs.
 
@@ -156,7 +161,8 @@ def resume(
             print(f"{str(out)!r} is already complete ({agent.epoch} of {cfg.epochs} epochs); pass --epochs N to train longer")
         return []
     session = Session(
-        cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None, stop_at=stop_at
+        cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None, stop_at=stop_at,
+        callbacks=callbacks,
     )
     return session.run()
 
@@ -207,8 +213,10 @@ class Session:
         tensorboard: bool,
         last_checkpoint: int | None,
         stop_at: float | None = None,
+        callbacks: Sequence[Callback] = (),
     ):
         self.cfg, self.out, self.agent = cfg, out, agent
+        self.user_callbacks = list(callbacks)
         self.main = runtime.is_main_process()  # rank 0 (or the only process) writes and prints
         self.quiet, self.checkpoint_every, self.tensorboard = quiet or not self.main, checkpoint_every, tensorboard
         self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
@@ -247,7 +255,7 @@ class Session:
         cfg, agent = self.cfg, self.agent
         start = agent.epoch
         try:
-            logger = RunLogger(self.out, config_mod.to_toml(cfg), start, self.tensorboard) if self.main else None
+            logger = RunLogger(self.out, config_mod.to_toml(cfg), agent.env_steps, self.tensorboard) if self.main else None
         except OSError as err:
             agent.env.close()
             raise RunWriteError(err.errno, f"could not write logs in {self.out} ({err.strerror or err}, errno {err.errno})") from None
@@ -255,7 +263,7 @@ class Session:
         try:
             with self.stop:
                 try:
-                    callbacks = [self.after_epoch(logger)] + ([self.target] if self.target is not None else [])
+                    callbacks = [*self.user_callbacks, self.after_epoch(logger)] + ([self.target] if self.target is not None else [])
                     history = fit(agent, cfg.epochs - start, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)
                 except FloatingPointError as err:
                     raise FloatingPointError(f"{err}. Training stopped; {self.where_to_resume()}") from None
