@@ -53,8 +53,17 @@ def _own_field_docs(cls: type) -> dict[str, str]:
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0], len(args) < len(typing.get_args(hint))
+        kind = _count_or_word if args == [int, str] else args[0]
+        return kind, len(args) < len(typing.get_args(hint))
     return hint, False
+
+
+def _count_or_word(text: str) -> int | str:
+    """An int | str field from the command line (num_threads: 2 or auto): a number if it reads as one."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -106,6 +115,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> list[str]:
             kwargs.update(action="append", type=str, metavar="SPEC")  # repeat the flag for each item, in order
         elif typing.get_origin(kind) is tuple:
             kwargs.update(type=_int_tuple, metavar="N,N")
+        elif kind is _count_or_word:
+            kwargs.update(type=_scalar(kind, optional), metavar="N|auto")
         elif kind in (int, float, str):
             metavar = METAVARS.get(field.name, kind.__name__.upper())
             kwargs.update(type=_scalar(kind, optional) if kind is not str else str, metavar=metavar)

@@ -123,8 +123,10 @@ class Config(ReinforceOptions):
     """Vector env backend: auto (native where we have one, else sync), native, sync, async or envpool."""
     device: str = "cpu"
     """Torch device for the policy and, with native envs, the environments: cpu, cuda, cuda:N or mps."""
-    num_threads: int | None = 1
-    """Torch intra-op threads on CPU; 1 measured fastest here (small tensors, shared cores); None keeps torch's default."""
+    num_threads: int | str | None = 1
+    """Torch intra-op threads on CPU: a count (1 measured fastest here: small tensors, shared cores), "auto" (time 1, 2
+    and all cores on the first epochs, keep the fastest; the count changes float sums' order, so runs are then
+    bit-reproducible only where the same count wins) or None (torch's default)."""
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -195,7 +197,10 @@ def validate_config(c: Config) -> None:
         parse_wrapper(spec)
     if not isinstance(c.device, str) or not DEVICE_PATTERN.fullmatch(c.device):
         raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {c.device!r}")
-    if c.num_threads is not None:
+    if isinstance(c.num_threads, str):
+        if c.num_threads != "auto":
+            raise ValueError(f"num_threads must be a count >= 1, auto or none, got {c.num_threads!r}")
+    elif c.num_threads is not None:
         require_int("num_threads", c.num_threads, 1)
     for name in ("squash", "normalize_observations"):
         if not isinstance(getattr(c, name), bool):
@@ -227,7 +232,9 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
-        hint = next(h for h in options if h is not type(None))
+        kinds = [h for h in options if h is not type(None)]
+        # int | str (num_threads: a count or "auto"): a str is taken as is, the field's check reads it
+        hint = str if str in kinds and isinstance(value, str) else kinds[0]
         origin = typing.get_origin(hint)
     if origin is tuple and typing.get_args(hint)[0] is str:
         if isinstance(value, str):

@@ -46,6 +46,7 @@ class Reinforce(PolicyGradient):
         super().__init__(env, policy, options, **kwargs)
         self.config = config  # the run's Config when built from one (`reinforce.train`, `build`)
         self.wall_s = 0.0  # seconds spent collecting and updating so far
+        self.num_threads_chosen: int | None = None  # num_threads="auto": the count its timing chose (run/threads.py)
 
     def learn(
         self,
@@ -126,11 +127,15 @@ class Reinforce(PolicyGradient):
         return export_policy(self.policy, self.env.single_observation_space, self.env.single_action_space, path, format)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "wall_s": self.wall_s}
+        chosen = {} if self.num_threads_chosen is None else {"num_threads": self.num_threads_chosen}
+        return {**super().state_dict(), "wall_s": self.wall_s, **chosen}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.wall_s = float(state.get("wall_s", 0.0))
+        if isinstance(state.get("num_threads"), int) and self.device.type == "cpu":
+            self.num_threads_chosen = state["num_threads"]  # a resumed run keeps the count, not a new timing
+            torch.set_num_threads(self.num_threads_chosen)
 
     def describe(self) -> Config:
         """The Config that rebuilds this agent: its own when built from one, else read off the env and policy."""

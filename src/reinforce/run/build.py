@@ -48,7 +48,7 @@ def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Poli
     """
     check_device(cfg.device)
     if cfg.num_threads is not None and not cfg.device.startswith("cuda"):
-        torch.set_num_threads(cfg.num_threads)
+        torch.set_num_threads(1 if cfg.num_threads == "auto" else cfg.num_threads)  # auto: timed in fit (run/threads.py)
     torch.manual_seed(cfg.seed)
     env_seed = runtime.rank_seed(cfg.seed, rank, cfg.num_envs)
     env = make_vec_env(cfg.env_id, cfg.num_envs, seed=env_seed, backend=cfg.backend, device=cfg.device,

@@ -15,6 +15,7 @@ import torch
 
 from reinforce.metrics import Metrics, to_numbers
 from reinforce.run.callbacks import Callback, notify_end, notify_start
+from reinforce.run.threads import ThreadChooser
 
 
 class Logs(Protocol):
@@ -44,6 +45,9 @@ def fit(
     log and the bar, then to the callbacks' `on_update_end` (any returning False stops). Returns the
     metrics."""
     history: list[Metrics] = []
+    config = getattr(agent, "config", None)
+    if config is not None and config.num_threads == "auto" and agent.device.type == "cpu":
+        callbacks = [ThreadChooser(agent, quiet=bar is None), *callbacks]
     notify_start(callbacks, agent)
     try:
         _epochs(agent, epochs, callbacks, logs, bar, history)
