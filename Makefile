@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Extras for `make test` (the plug-in env packages are small); CI adds envpool (about 0.7 GB of assets) and
 # mujoco so they are tested too.
-EXTRAS ?= dev,atari,minigrid,minatar,export,tune,box2d
+EXTRAS ?= dev,atari,minigrid,minatar,export,tune,box2d,wandb
 
 .PHONY: install run test bench clean
 

@@ -29,6 +29,7 @@ _EXPORTS = {
     "StopOnReward": "reinforce.run.callbacks",
     "CheckpointCallback": "reinforce.run.callbacks",
     "EvalCallback": "reinforce.tools.eval_callback",
+    "WandbCallback": "reinforce.tools.wandb_logger",
     "PolicyGradient": "reinforce.algorithm",
     "Config": "reinforce.config",
     "ReinforceOptions": "reinforce.config",

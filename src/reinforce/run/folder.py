@@ -10,8 +10,11 @@ CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
 POLICY = "policy.pt"
 CURVE = "curve.png"
+BEST = "best.pt"  # --eval-every's best policy, with best.pt.json (its score)
+WANDB_ID = "wandb_id.txt"  # --wandb's run id, so a resume continues the same W&B run
 # What a run writes; `--force` removes these (and only these) before a fresh start.
-RUN_FILES = (METRICS, CURVE, POLICY, CHECKPOINT, PREVIOUS, f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", f"{POLICY}.tmp")
+RUN_FILES = (METRICS, CURVE, POLICY, CHECKPOINT, PREVIOUS, BEST, f"{BEST}.json", WANDB_ID,
+             f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", f"{POLICY}.tmp", f"{BEST}.tmp", f"{BEST}.json.tmp")
 
 
 class RunWriteError(OSError):
