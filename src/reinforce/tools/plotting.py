@@ -1,4 +1,5 @@
-"""Learning-curve plots from run folders (their `metrics.csv` and `config.toml`).
+"""Plots of run folders (their `metrics.csv` and `config.toml`): learning curves, and the performance
+profiles `reinforce compare` draws of their final scores.
 
 Several runs of one env are drawn as their mean with a 95% confidence band for that mean: mean ±
 t(0.975, n-1) · s/√n over the n runs at each x (s: the runs' sample std). Unlike a bootstrap band,
@@ -212,6 +213,37 @@ def plot_runs(
     out_png = Path(out_png)
     try:
         fig.savefig(out_png, dpi=dpi, bbox_inches="tight")  # "tight": a wide legend is never cut off
+    finally:
+        plt.close(fig)
+    return out_png
+
+
+def plot_profiles(
+    taus_K: np.ndarray,
+    profiles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    out_png: str | Path,
+    title: str = "",
+    dpi: int = 120,
+) -> Path:
+    """Performance profiles into `out_png`: per label, (profile, low, high), each (K,) over the thresholds
+    `taus_K`: the fraction of runs whose final score exceeds tau, with a bootstrap band."""
+    require_int("dpi", dpi, 10)
+    with plt.style.context("seaborn-v0_8-darkgrid"):
+        fig, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+    for i, (label, (profile, low, high)) in enumerate(profiles.items()):
+        colour = DEEP[i % len(DEEP)]
+        # a run-score distribution is a step function of tau: it drops just after each run's score
+        ax.plot(taus_K, profile, color=colour, linewidth=1.8, drawstyle="steps-post", label=label)
+        ax.fill_between(taus_K, low, high, color=colour, alpha=0.2, linewidth=0, step="post")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("final return threshold τ")
+    ax.set_ylabel("fraction of runs with final return > τ")
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=1, fontsize="small", frameon=False)
+    out_png = Path(out_png)
+    try:
+        fig.savefig(out_png, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return out_png

@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from reinforce.envs.plugins import reward_threshold
+from reinforce.tools.stats import CONFIDENCE, REPS, stratified_bootstrap_ci
 
 METRIC = "rollout/ep_return_mean"
 
@@ -17,7 +19,9 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
     final_return: `metric` in the run's last epoch that has one (an epoch in which no episode ended
     has none); best_return: its maximum; epochs_to_threshold: epochs until `metric` first reached
     the threshold (epoch index + 1), empty if never. The threshold defaults to each env's registered
-    `reward_threshold`.
+    `reward_threshold`. iqm_final_return, iqm_ci_low, iqm_ci_high: the interquartile mean of the final
+    returns of the env's runs (those that have one) and its 95% stratified-bootstrap interval (`stats`),
+    the same on every row of one env.
     """
     rows = []
     for run, frame in runs.groupby("run", sort=False):
@@ -39,7 +43,14 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
                 "epochs_to_threshold": int(reached.iloc[0]) + 1 if len(reached) else None,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for column in ("iqm_final_return", "iqm_ci_low", "iqm_ci_high"):
+        table[column] = float("nan")
+    for env_id, rows_of_env in table.groupby("env_id", sort=False):
+        finals = rows_of_env["final_return"].dropna().to_numpy()
+        if len(finals):
+            table.loc[rows_of_env.index, ["iqm_final_return", "iqm_ci_low", "iqm_ci_high"]] = stratified_bootstrap_ci(finals)
+    return table
 
 
 def _cell(value) -> str:
@@ -64,8 +75,20 @@ def to_markdown(table: pd.DataFrame) -> str:
         line += f"; {len(reached)} of {len(table)} reached {f'{levels[0]:g}' if len(levels) == 1 else 'their threshold'}"
         if len(reached):
             line += f", after {reached.mean():.1f} epochs on average"
-    lines += ["", line]
+    lines += ["", line, _iqm_line(table)]
     return "\n".join(lines) + "\n"
+
+
+def _iqm_line(table: pd.DataFrame) -> str:
+    """The IQM of the final returns with its interval, per env when there are several."""
+    per_env = table.drop_duplicates("env_id")
+    parts = [
+        ("" if len(per_env) == 1 else f"{row.env_id} ")
+        + (f"{row.iqm_final_return:.1f} [{row.iqm_ci_low:.1f}, {row.iqm_ci_high:.1f}]" if np.isfinite(row.iqm_final_return) else "–")
+        for row in per_env.itertuples()
+    ]
+    return (f"IQM of the final return [{CONFIDENCE:.0%} CI]: " + "; ".join(parts)
+            + f" (mean of the middle half of the runs; {REPS} bootstrap resamples of them)")
 
 
 def _maybe_int(value):
