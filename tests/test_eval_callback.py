@@ -88,3 +88,66 @@ def test_eval_metrics_on_other_epochs_are_blank_in_the_csv(tmp_path):
 def test_bad_settings_are_named(bad):
     with pytest.raises((ValueError, TypeError), match="every|episodes"):
         EvalCallback(**bad)
+
+
+# -- the command line: --eval-every, --eval-episodes, --wandb ------------------------------------------
+CLI = ["--env", "CartPole-v1", "--num-envs", "4", "--steps-per-rollout", "32", "--epochs", "4", "--hidden-sizes", "",
+       "--no-tensorboard", "--no-plot", "--quiet"]
+
+
+def test_train_eval_every_logs_eval_metrics_and_keeps_the_best_policy(tmp_path):
+    from reinforce.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", *CLI, "--eval-every", "2", "--eval-episodes", "3", "--out", str(run)]) == 0
+    frame = pd.read_csv(run / "metrics.csv")
+    assert [not math.isnan(v) for v in frame["eval/return_mean"]] == [False, True, False, True]
+    score = json.loads((run / "best.pt.json").read_text())
+    assert score["episodes"] == 3 and score["return_mean"] == frame["eval/return_mean"].max()
+    assert reinforce.load(run / "best.pt").epoch == score["epoch"] + 1
+    # a resume takes the flags too; --force clears best.pt with the run's other files
+    assert main(["train", "--resume", str(run), "--epochs", "6", "--eval-every", "1", "--quiet", "--no-plot"]) == 0
+    assert frame["eval/return_mean"].notna().sum() + 2 == pd.read_csv(run / "metrics.csv")["eval/return_mean"].notna().sum()
+    assert main(["train", *CLI, "--out", str(run), "--force"]) == 0
+    assert not (run / "best.pt").exists() and not (run / "best.pt.json").exists()
+
+
+def test_seed_processes_get_the_evaluation_flags(tmp_path):
+    from reinforce.cli import main
+
+    root = tmp_path / "seeds"
+    assert main(["train", *CLI, "--seeds", "0-1", "--jobs", "2", "--eval-every", "4", "--eval-episodes", "2",
+                 "--out", str(root)]) == 0
+    for k in (0, 1):
+        assert json.loads((root / f"seed{k}" / "best.pt.json").read_text())["epoch"] == 3
+
+
+@pytest.mark.parametrize("flag", ["--eval-every", "--eval-episodes"])
+def test_eval_flags_must_be_positive(tmp_path, capsys, flag):
+    from reinforce.cli import main
+
+    argv = ["train", *CLI, "--out", str(tmp_path / "r"), flag, "0"] + (["--eval-every", "1"] if flag == "--eval-episodes" else [])
+    assert main(argv) == 2
+    assert f"{flag} must be >= 1" in capsys.readouterr().err
+
+
+def test_train_wandb_flag_logs_through_the_callback(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from reinforce.cli import main
+
+    logged = []
+
+    class Run:
+        define_metric = staticmethod(lambda *a, **k: None)
+        log = staticmethod(lambda data, step: logged.append(step))
+        finish = staticmethod(lambda: logged.append("finish"))
+
+    inits = []
+    fake = types.SimpleNamespace(init=lambda **kw: inits.append(kw) or Run(), Settings=lambda **kw: kw)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    run = tmp_path / "run"
+    assert main(["train", *CLI, "--wandb", "proj", "--out", str(run)]) == 0
+    assert inits[0]["project"] == "proj" and inits[0]["name"] == "run" and inits[0]["dir"] == str(run)
+    assert logged == [128, 256, 384, 512, "finish"]

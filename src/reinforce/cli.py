@@ -1,4 +1,5 @@
-"""Command line: `reinforce train | evaluate | record | plot | presets` (parsers in cliparse.py).
+"""Command line: `reinforce train | evaluate | record | export | plot | summary | compare | presets | tune` (parsers in
+cliparse.py, tuneparse.py).
 
     reinforce train --preset cartpole                       # one run -> runs/cartpole-seed0/
     reinforce train --config run.toml lr=0.05 epochs=50     # a config file plus KEY=VALUE overrides
@@ -7,7 +8,10 @@
     reinforce evaluate runs/cartpole-seed0 --episodes 100 --json
     reinforce record runs/cartpole-seed0 --out policy.gif
     reinforce plot runs/cartpole/seed* --out cartpole.png   # mean, 95% band, summary table
+    reinforce summary runs/cartpole runs/cartpole-gae       # seeds, mean, IQM and its 95% bootstrap CI
+    reinforce compare runs/cartpole-gae --vs runs/cartpole  # P(A > B), IQMs; --out PNG: performance profiles
     reinforce presets                                       # every preset's env and settings
+    reinforce tune --preset cartpole --trials 20 --out runs/tune   # Optuna search -> runs/tune/best.toml
 
 Exit codes: 0 done (or stopped by a signal after a checkpoint, or stdout closed early, as by `| head`),
 1 a runtime failure (a full disk), 2 the user's input, 3 another rank failed, 130 a second Ctrl-C.
@@ -23,8 +27,9 @@ from pathlib import Path
 
 from reinforce import config as config_mod
 from reinforce import presets
-from reinforce.cliflags import flag_overrides
+from reinforce.cliflags import config_changes, flag_overrides, resolve_config
 from reinforce.cliparse import parser, subparser, unrecognized
+from reinforce.clirun import callbacks_for as _callbacks, child_flags as _child_flags, stop_at as _stop_at
 from reinforce.run.folder import CHECKPOINT, RunWriteError
 
 # Errors a user can cause with their input or environment: reported in one line, never as a traceback.
@@ -33,31 +38,8 @@ RESUME_COMPATIBLE = {"epochs"}  # config flags that may accompany --resume
 
 
 # -- train ----------------------------------------------------------------------------------------
-def _changes(args: argparse.Namespace) -> dict:
-    changes = flag_overrides(args)
-    for text in args.overrides:
-        key, value = config_mod.parse_override(text)
-        changes[key.replace("-", "_")] = value
-    return changes
-
-
-def resolve_config(args: argparse.Namespace) -> config_mod.Config:
-    """Preset, --config file or (with only --env) the defaults for any env; then flags, then KEY=VALUE
-    overrides (unknown keys fail with a suggestion)."""
-    if args.preset and args.config:
-        raise ValueError("give either --preset or --config, not both")
-    changes = _changes(args)
-    if args.config:
-        cfg = config_mod.load(args.config)
-    elif args.preset is None and "env_id" in changes:
-        cfg = presets.defaults_for_env(changes["env_id"])
-    else:
-        cfg = presets.preset(args.preset or "cartpole")
-    return config_mod.from_dict({**cfg.to_dict(), **changes}) if changes else cfg
-
-
 def _uses_env_defaults(args: argparse.Namespace) -> bool:
-    return not args.preset and not args.config and "env_id" in _changes(args)
+    return not args.preset and not args.config and "env_id" in config_changes(args)
 
 
 def _run_name(args: argparse.Namespace, cfg: config_mod.Config) -> str:
@@ -89,33 +71,9 @@ def _default_folder(args: argparse.Namespace, base: Path) -> Path:
     return out
 
 
-def _stop_at(args: argparse.Namespace, env_id: str) -> float | None:
-    """The return `--stop-at-threshold` asks for: its number, or the env's registered reward_threshold."""
-    given = args.stop_at_threshold
-    if given is None:
-        return None
-    if given != "env":
-        try:
-            value = float(given)
-        except ValueError:
-            value = float("nan")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"--stop-at-threshold takes a finite return (e.g. 475) or nothing (the env's own), got {given!r}")
-        return value
-    from reinforce.envs.plugins import reward_threshold
-
-    value = reward_threshold(env_id)
-    if value is None:
-        raise ValueError(f"{env_id} registers no reward_threshold; give the return to stop at, e.g. --stop-at-threshold 200")
-    return float(value)
-
-
-def _stop_flag(stop_at: float | None) -> list[str]:
-    return [] if stop_at is None else ["--stop-at-threshold", repr(stop_at)]
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs)):
+    for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--jobs", args.jobs), ("--eval-every", args.eval_every),
+                        ("--eval-episodes", args.eval_episodes)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     # A bad flag or config value fails here, before torch is imported (about 1-2 s).
@@ -153,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
         tensorboard=args.tensorboard,
         stop_at=stop_at,
+        callbacks=_callbacks(args, out),
     )
     if args.plot and runtime.is_main_process():
         _plot_run(out)
@@ -176,23 +135,22 @@ def _resume(args: argparse.Namespace) -> int:
     if args.preset or args.config or args.seeds or args.out or args.force or args.overrides or changed:
         raise ValueError(
             "--resume continues a run with its own config.toml; only --epochs, --checkpoint-every, --jobs, --quiet, "
-            "--stop-at-threshold, --no-plot and --no-tensorboard can go with it"
+            "--stop-at-threshold, --eval-every, --eval-episodes, --wandb, --no-plot and --no-tensorboard can go with it"
         )
     run, epochs = args.resume, flag_overrides(args).get("epochs")
-    seeds = not (run / "config.toml").exists() and seed_dirs(run)
+    seeds = [] if (run / "config.toml").exists() else seed_dirs(run)  # a folder of seed runs: all of them
     stop_at = None
     if args.stop_at_threshold is not None:
-        first = seed_dirs(run)[0] if seeds else run
+        first = seeds[0] if seeds else run
         if not (first / "config.toml").is_file():
             raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
         stop_at = _stop_at(args, config_mod.load(first).env_id)
     if epochs is not None:
-        runtime.broadcast_from_main(lambda: _check_not_fewer(seed_dirs(run) if seeds else [run], epochs))
+        runtime.broadcast_from_main(lambda: _check_not_fewer(seeds or [run], epochs))
     if seeds:
-        dirs = seed_dirs(run)
-        codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _stop_flag(stop_at))
-        return _finish_seeds(run, dirs, codes, stopped)
-    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at)
+        codes, stopped = run_parallel(seeds, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _child_flags(args, stop_at))
+        return _finish_seeds(run, seeds, codes, stopped)
+    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
     if args.plot and runtime.is_main_process():
         _plot_run(run)
     return 0
@@ -220,7 +178,7 @@ def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config, stop_at: floa
     root = args.out or _default_folder(args, Path("runs") / _run_name(args, cfg))
     dirs = prepare_seeds(cfg, seeds, root, force=args.force)
     print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
-    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, extra_args=_stop_flag(stop_at))
+    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, extra_args=_child_flags(args, stop_at))
     return _finish_seeds(root, dirs, codes, stopped)
 
 
@@ -234,14 +192,9 @@ def _finish_seeds(root: Path, dirs: list[Path], codes: dict, stopped: bool) -> i
         return 0 if not failed else 2
     if failed:
         return 2
-    from reinforce.tools.plotting import load_runs, plot_runs
-    from reinforce.tools.summary import summarize, to_markdown, write_summary
+    from reinforce.tools.compare import plot_report
 
-    runs = load_runs(dirs)  # each metrics.csv read once, for the plot, the table and the summary
-    png = plot_runs(dirs, root / "curve.png", runs=runs)
-    write_summary(runs, png)
-    print(to_markdown(summarize(runs)), end="")
-    print(f"wrote {png} and {png.stem}_summary.csv/.md beside it")
+    print(plot_report(dirs, root / "curve.png", with_table=True))
     return 0
 
 
@@ -265,6 +218,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from reinforce.api import load
+    from reinforce.observations import observation_spec
 
     agent = load(args.run, num_envs=1)
     default = args.run / ("policy.onnx" if args.format == "onnx" else "policy.ts") if args.run.is_dir() else None
@@ -273,24 +227,29 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--out FILE is needed when exporting from a file ({args.run}) rather than a run folder")
     path = agent.export(out, args.format)
     names = "action, mean, log_std" if agent.policy.action_kind == "box" else "action, logits"
-    print(f"wrote {path} ({args.format}): input obs (N, {', '.join(map(str, _obs_shape(agent)))}), outputs {names}")
+    shape = ", ".join(map(str, observation_spec(agent.env.single_observation_space).shape))
+    print(f"wrote {path} ({args.format}): input obs (N, {shape}), outputs {names}")
     return 0
 
 
-def _obs_shape(agent) -> tuple[int, ...]:
-    from reinforce.observations import observation_spec
-
-    return tuple(observation_spec(agent.env.single_observation_space).shape)
-
-
 def cmd_plot(args: argparse.Namespace) -> int:
-    from reinforce.tools.plotting import default_plot_path, load_runs, plot_runs
-    from reinforce.tools.summary import write_summary
+    from reinforce.tools.compare import plot_report
 
-    runs = load_runs(args.runs)
-    out = plot_runs(args.runs, args.out or default_plot_path(args.runs), x=args.x, threshold=args.threshold, runs=runs)
-    csv_path, md_path = write_summary(runs, out, args.threshold)
-    print(f"wrote {out}, {csv_path.name} and {md_path.name}")
+    print(plot_report(args.runs, args.out, args.x, args.threshold))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from reinforce.tools.compare import summary_report
+
+    print(summary_report(args.runs, args.json, args.reps, args.seed))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from reinforce.tools.compare import compare_report
+
+    print(compare_report(args.a, args.vs, args.out, args.json, args.reps, args.seed))
     return 0
 
 
@@ -310,13 +269,18 @@ def _message(err: BaseException) -> object:
 
 def _rank_prefix() -> str:
     """"rank 1 of 2: " in a torchrun worker of a multi-process job, else ""."""
-    import os
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return f"rank {os.environ.get('RANK', '0')} of {world}: " if world > 1 else ""
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "export": cmd_export, "plot": cmd_plot, "presets": cmd_presets}
+def cmd_tune(args: argparse.Namespace) -> int:
+    from reinforce.tunecmd import cmd_tune as run  # torch and optuna load for this command only
+
+    return run(args)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "record": cmd_record, "export": cmd_export, "plot": cmd_plot,
+            "summary": cmd_summary, "compare": cmd_compare, "presets": cmd_presets, "tune": cmd_tune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,7 +315,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args, extra = p.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc N` hands them to torchrun
     # KEY=VALUE overrides may come after options: argparse leaves those over as unknown.
-    if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+    if extra and args.command in ("train", "tune") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         command = subparser(p, args.command)

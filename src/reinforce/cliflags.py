@@ -3,7 +3,8 @@
 `--num-envs` for `num_envs` and so on; `env_id` keeps its short spelling `--env`. Booleans get
 `--x/--no-x`, tuples of ints take a comma-separated list (`--hidden-sizes 64,64`; `--hidden-sizes ""`
 is linear), optional numbers accept `none`. A flag the user did not type is absent from the parsed
-namespace, so only what was typed overrides the preset or the `--config` file.
+namespace, so only what was typed overrides the preset or the `--config` file; `resolve_config`
+applies them (the one reading of a command line into a Config, for train and tune).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import types
 import typing
 from typing import Any
 
+from reinforce import config as config_mod
+from reinforce import presets
 from reinforce.config import Config
 
 FLAG_NAMES = {"env_id": "--env"}  # spellings kept from before flags were generated
@@ -131,3 +134,27 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The Config fields the user set with flags."""
     given = vars(args)
     return {f.name: given[f.name] for f in dataclasses.fields(Config) if f.name in given}
+
+
+def config_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags' changes, then the KEY=VALUE overrides (`args.overrides`) on top."""
+    changes = flag_overrides(args)
+    for text in getattr(args, "overrides", None) or []:
+        key, value = config_mod.parse_override(text)
+        changes[key.replace("-", "_")] = value
+    return changes
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """The Config a command line asks for: --preset, --config file or (with only --env) the defaults for
+    any env; then flags, then KEY=VALUE overrides (unknown keys fail with a suggestion)."""
+    if args.preset and args.config:
+        raise ValueError("give either --preset or --config, not both")
+    changes = config_changes(args)
+    if args.config:
+        cfg = config_mod.load(args.config)
+    elif args.preset is None and "env_id" in changes:
+        cfg = presets.defaults_for_env(changes["env_id"])
+    else:
+        cfg = presets.preset(args.preset or "cartpole")
+    return config_mod.from_dict({**cfg.to_dict(), **changes}) if changes else cfg

@@ -14,6 +14,7 @@ from reinforce import __version__
 from reinforce import config as config_mod
 from reinforce import presets
 from reinforce.cliflags import add_config_flags
+from reinforce.tuneparse import add_tune_parser
 
 
 class Parser(argparse.ArgumentParser):
@@ -85,6 +86,13 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="do not write TensorBoard event files")
     out.add_argument("--quiet", action="store_true", help="no progress bar, notes or deprecation warnings: print only the final summary line")
     out.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw curve.png")
+    out.add_argument("--eval-every", type=int, metavar="K",
+                     help="every K epochs, play fresh episodes on a separate env: eval/return_mean ... in the logs, "
+                          "the best policy kept as RUN/best.pt (score in best.pt.json)")
+    out.add_argument("--eval-episodes", type=int, default=10, metavar="N", help="episodes per evaluation (default 10)")
+    out.add_argument("--wandb", nargs="?", const="reinforce", metavar="PROJECT",
+                     help="also log to Weights & Biases (project default reinforce; needs reinforce[wandb]; "
+                          "WANDB_MODE=offline needs no account)")
     add_config_flags(p)
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, values read as TOML (hidden_sizes=[32,32])")
 
@@ -135,6 +143,51 @@ def _plot_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="return for 'epochs to threshold' (default: the env's reward_threshold)")
 
 
+def _bootstrap_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples for the 95%% intervals (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+
+
+_SCORE_HELP = """\
+final score of a run: the mean return of RUN/eval_<N>.json, written by
+  reinforce evaluate RUN --episodes N --json > RUN/eval_N.json
+when every run has one, else the mean return of the training episodes that finished in
+its last epoch with any (metrics.csv).
+IQM: the interquartile mean, the mean of the middle half of the scores: robust to one
+outlying seed yet using more runs than the median. Its 95% interval comes from a
+stratified bootstrap: the runs are resampled with replacement, the percentiles of the
+IQMs taken (Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice").
+"""
+
+
+def _summary_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="seeds, mean and IQM with a 95%% bootstrap interval of groups of runs",
+                       description="Per group of runs: the number of seeds, the mean and the IQM of their final scores,\n"
+                                   "with a 95% stratified-bootstrap interval of the IQM.",
+                       epilog=_SCORE_HELP + "\nexamples:\n  reinforce summary runs/cartpole runs/cartpole-gae\n"
+                              "  reinforce summary runs/cartpole-seed0 runs/cartpole-seed1 --json\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a group each: a run folder, or a folder of seed runs (ROOT/seed<k>, as train --seeds writes)")
+    _bootstrap_flags(p)
+
+
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="probability that runs A beat runs B, IQMs with 95%% intervals, performance profiles",
+                       description="Compare the final scores of two groups of runs of one env: P(A > B), the chance\n"
+                                   "that a random run of A ends above a random run of B (ties count half), and\n"
+                                   "each side's IQM, all with 95% stratified-bootstrap intervals.",
+                       epilog=_SCORE_HELP + "\nexamples:\n  reinforce compare runs/cartpole-gae --vs runs/cartpole\n"
+                              "  reinforce compare runs/a/seed0 runs/a/seed1 --vs runs/b/seed* --out profiles.png\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", nargs="+", type=Path, metavar="A", help="side A: run folders or folders of seed runs")
+    p.add_argument("--vs", nargs="+", type=Path, required=True, metavar="B", help="side B: run folders or folders of seed runs")
+    p.add_argument("--out", type=Path, metavar="PNG",
+                   help="draw both performance profiles (fraction of runs above each return, with a bootstrap band)")
+    _bootstrap_flags(p)
+
+
 def _presets_parser(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("presets", help="list the presets with their env and key settings",
                    description="List every preset (reinforce train --preset NAME) with its env and key settings.")
@@ -150,7 +203,10 @@ def parser() -> argparse.ArgumentParser:
     _record_parser(sub)
     _export_parser(sub)
     _plot_parser(sub)
+    _summary_parser(sub)
+    _compare_parser(sub)
     _presets_parser(sub)
+    add_tune_parser(sub)
     return p
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from reinforce.checks import require_int
+from reinforce.dist import runtime
 from reinforce.envs.vector import VecEnv, make_vec_env
 from reinforce.metrics import Metrics
 from reinforce.run.callbacks import Callback
@@ -65,6 +66,8 @@ class EvalCallback(Callback):
         cfg = agent.describe()
         if self.seed is None:
             self.seed = cfg.seed + EVAL_SEED_OFFSET
+        if not runtime.is_main_process():
+            return
         with torch.random.fork_rng(devices=[]):  # building an env may draw from torch's RNG
             self.env = make_vec_env(cfg.env_id, self.num_envs, seed=self.seed, backend=cfg.backend,
                                     device=str(agent.device), wrappers=cfg.wrappers)
@@ -72,7 +75,8 @@ class EvalCallback(Callback):
             self.best = float(json.loads(self._score_file().read_text())["return_mean"])
 
     def on_epoch_end(self, metrics: Metrics) -> None:
-        if (int(metrics["epoch"]) + 1) % self.every != 0:
+        # under torchrun only rank 0 evaluates (and logs, and saves): the policy is the same on every rank
+        if (int(metrics["epoch"]) + 1) % self.every != 0 or not runtime.is_main_process():
             metrics.update(dict.fromkeys(EVAL_KEYS))
             return
         returns, lengths = self.evaluate()
