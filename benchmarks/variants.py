@@ -37,6 +37,7 @@ PAIRS = {
     "MiniGrid-DoorKey-5x5-v0": ("doorkey",),
     "Taxi-v4": ("taxi",),
     "LunarLander-v3": ("lunarlander",),  # the box2d extra
+    "MinAtar/Breakout-v1": ("minatar-breakout",),  # the minatar extra
 }
 
 
