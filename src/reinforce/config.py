@@ -292,15 +292,20 @@ def load(path: str | Path) -> Config:
     path = Path(path)
     if path.is_dir():
         path = path / "config.toml"
+    return from_dict(read_toml(path, "config file"))
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The TOML table in `path`; a missing, binary or malformed file is one error naming `what` and the path."""
+    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist") from None
     except UnicodeDecodeError:
-        raise ValueError(f"config file {str(path)!r} is not a text file") from None
+        raise ValueError(f"{what} {str(path)!r} is not a text file") from None
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    return from_dict(data)
+        raise ValueError(f"{what} {str(path)!r} is not valid TOML: {err}") from None
 
 
 def save(cfg: Config, path: str | Path) -> None:

@@ -19,12 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from reinforce.config import Config
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from reinforce.config import Config, read_toml
 
 ENTRY_KEYS = ("low", "high", "log", "step", "choices")
 FIXED = {  # fields a study keeps fixed: they change what is measured, not how well the algorithm does
@@ -143,14 +138,7 @@ def parse_space(data: dict[str, Any]) -> dict[str, Param]:
 def load_space(path: str | Path) -> dict[str, Param]:
     """Read a search-space TOML file (see the module docstring)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"search space file {str(path)!r} does not exist") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"search space file {str(path)!r} is not a text file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"search space file {str(path)!r} is not valid TOML: {err}") from None
+    data = read_toml(path, "search space file")
     try:
         return parse_space(data)
     except ValueError as err:
