@@ -67,13 +67,13 @@ def test_the_best_policy_is_saved_with_its_score_and_a_resume_keeps_it(tmp_path)
     frame = pd.read_csv(run / "metrics.csv")
     assert frame["eval/return_mean"].tolist() == pytest.approx([r for _, r in cb.history])
 
-    # a resumed run starts from the recorded best: a worse evaluation does not replace best.pt
+    # a resumed run starts from the recorded best: with a score no evaluation can reach on record,
+    # best.pt is left alone
+    (run / "best.pt.json").write_text(json.dumps({**score, "return_mean": 1e9}))
     later = EvalCallback(every=1, episodes=4, deterministic=True, best_path=best)
-    before = best.stat().st_mtime_ns
+    before = best.read_bytes()
     resume(run, quiet=True, tensorboard=False, epochs=7, callbacks=[later])
-    assert later.best >= score["return_mean"]
-    if later.history[-1][1] <= score["return_mean"]:
-        assert best.stat().st_mtime_ns == before
+    assert later.best == 1e9 and len(later.history) == 1 and best.read_bytes() == before
     assert len(pd.read_csv(run / "metrics.csv")) == 7
 
 
@@ -151,3 +151,22 @@ def test_train_wandb_flag_logs_through_the_callback(tmp_path, monkeypatch):
     assert main(["train", *CLI, "--wandb", "proj", "--out", str(run)]) == 0
     assert inits[0]["project"] == "proj" and inits[0]["name"] == "run" and inits[0]["dir"] == str(run)
     assert logged == [128, 256, 384, 512, "finish"]
+
+
+def test_a_callback_that_fails_to_start_leaves_nothing_open(tmp_path, monkeypatch):
+    """W&B without a login: one clear error; the evaluation env that had started is closed, no W&B id kept."""
+    import sys
+    import types
+
+    from reinforce.tools.wandb_logger import WandbCallback
+
+    def refuse(**kwargs):
+        raise RuntimeError("api_key not configured (no-tty)\nmore lines")
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=refuse, Settings=dict))
+    run = tmp_path / "run"
+    evaluation = EvalCallback(every=1, episodes=2)
+    with pytest.raises(ValueError, match=r"W&B could not start \(RuntimeError: api_key not configured \(no-tty\)\); log in"):
+        train(reinforce.Config(**SMALL), run, quiet=True, tensorboard=False,
+              callbacks=[evaluation, WandbCallback(run_dir=run)])
+    assert evaluation.env is None and not (run / "wandb_id.txt").exists()

@@ -178,3 +178,13 @@ def test_seeds_objective_and_missing_optuna(monkeypatch):
     monkeypatch.delitem(sys.modules, "reinforce.tune")
     with pytest.raises(ImportError, match=r"pip install 'reinforce\[tune\]'"):
         importlib.import_module("reinforce.tune")
+
+
+def test_a_study_is_continued_only_with_the_same_scoring(tmp_path, capsys):
+    out = tmp_path / "study"
+    args = [*TINY, "--trials", "1", "--seeds", "1", "--out", str(out), "--quiet"]
+    assert run_tune(*args) == 0
+    capsys.readouterr()
+    assert run_tune(*args, "--objective", "iqm") == 2
+    err = capsys.readouterr().err
+    assert "was started scoring seeds [0], mean of 3 sampled episodes, not seeds [0], iqm of 3" in err

@@ -156,11 +156,14 @@ def requeue_unfinished(study: optuna.Study) -> list[int]:
     return numbers
 
 
-def check_same_setup(study: optuna.Study, base: Config, space: dict[str, Param]) -> None:
-    """Record the base config and space in a new study; refuse to continue one started with others,
-    whose finished trials would not be comparable."""
-    setup = {"base_config": config_mod.to_toml(base), "space": [p.describe() for p in space.values()]}
+def check_same_setup(study: optuna.Study, base: Config, space: dict[str, Param], scoring: str = "") -> None:
+    """Record the base config, the space and the scoring (seeds, objective, episodes) in a new study;
+    refuse to continue one started with others, whose finished trials would not be comparable."""
+    setup = {"base_config": config_mod.to_toml(base), "space": [p.describe() for p in space.values()], "scoring": scoring}
     saved = {k: study.user_attrs.get(k) for k in setup}
+    if saved["scoring"] is None and saved["base_config"] is not None:  # a study from before scoring was recorded
+        study.set_user_attr("scoring", scoring)
+        saved["scoring"] = scoring
     if all(v is None for v in saved.values()):
         for key, value in setup.items():
             study.set_user_attr(key, value)
@@ -173,6 +176,9 @@ def check_same_setup(study: optuna.Study, base: Config, space: dict[str, Param])
     if saved["space"] != setup["space"]:
         raise ValueError(f"study {study.study_name!r} was started with another search space ({'; '.join(saved['space'])}); "
                          "give the same --space to continue it, or another --study-name")
+    if saved["scoring"] != setup["scoring"]:
+        raise ValueError(f"study {study.study_name!r} was started scoring {saved['scoring']}, not {scoring}; "
+                         "give the same --seeds, --objective, --eval-episodes and --deterministic, or another --study-name")
 
 
 def best_config(study: optuna.Study, base: Config, space: dict[str, Param]) -> Config:
@@ -286,7 +292,8 @@ def tune(
         load_if_exists=True,
         pruner=pruner or default_pruner(base.epochs),
     )
-    check_same_setup(study, base, space)
+    scoring = f"seeds {list(seeds)}, {objective} of {eval_episodes} {'deterministic' if deterministic else 'sampled'} episodes"
+    check_same_setup(study, base, space, scoring)
     # Seeded by how far the study is, so a continued study does not replay the first run's random draws.
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + len(study.trials))
     retried = requeue_unfinished(study)

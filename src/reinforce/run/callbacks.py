@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reinforce.checks import require_int
+from reinforce.dist import runtime
 from reinforce.metrics import Metrics
 
 
@@ -121,16 +122,25 @@ class CheckpointCallback(Callback):
 
     def on_update_end(self, metrics: Metrics) -> bool | None:
         epochs_done = int(metrics["epoch"]) + 1
-        if epochs_done % self.every == 0:
+        if epochs_done % self.every == 0 and runtime.is_main_process():  # one file, written by rank 0
             self.saved.append(self.agent.save(self.folder / f"{self.prefix}_{epochs_done}.pt"))
         return None
 
 
-def notify_start(callbacks: Iterable[Callback], agent: Any) -> None:
+def notify_start(callbacks: Iterable[Callback], agent: Any, started: list[Callback]) -> None:
+    """`on_training_start` of each callback in order; `started` collects those that returned."""
     for cb in callbacks:
         cb.on_training_start(agent)
+        started.append(cb)
 
 
 def notify_end(callbacks: Iterable[Callback]) -> None:
+    """`on_training_end` of every callback, even when one of them fails (the first error is raised after)."""
+    error: BaseException | None = None
     for cb in callbacks:
-        cb.on_training_end()
+        try:
+            cb.on_training_end()
+        except BaseException as err:  # noqa: BLE001 - the others must still release what they hold
+            error = error or err
+    if error is not None:
+        raise error

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
+from reinforce.dist import runtime
 from reinforce.metrics import Metrics, to_numbers
 from reinforce.run.callbacks import Callback, notify_end, notify_start
 from reinforce.run.threads import ThreadChooser
@@ -48,11 +49,12 @@ def fit(
     config = getattr(agent, "config", None)
     if config is not None and config.num_threads == "auto" and agent.device.type == "cpu":
         callbacks = [ThreadChooser(agent, quiet=bar is None), *callbacks]
-    notify_start(callbacks, agent)
+    started: list[Callback] = []
     try:
+        notify_start(callbacks, agent, started)
         _epochs(agent, epochs, callbacks, logs, bar, history)
     finally:
-        notify_end(callbacks)
+        notify_end(started)  # only those that started: what they hold (envs, W&B runs) is released
     return history
 
 
@@ -82,5 +84,7 @@ def _epochs(agent: Any, epochs: int, callbacks: Sequence[Callback], logs: Sequen
         if bar is not None:
             bar.set_postfix_str(f"return {describe(numbers['rollout/ep_return_mean'])}  {numbers['time/steps_per_s']:,.0f} steps/s")
             bar.update(1)
-        if any([cb.on_update_end(numbers) is False for cb in callbacks]):  # every one runs (a list, not a generator)
+        stop = any([cb.on_update_end(numbers) is False for cb in callbacks])  # every one runs (a list, not a generator)
+        # a callback may stop on one rank only (eval/ metrics exist on rank 0): all ranks stop together
+        if runtime.any_rank(stop):
             break

@@ -31,8 +31,7 @@ EVAL_KEYS = ("eval/return_mean", "eval/return_std", "eval/length_mean")
 
 
 class EvalCallback(Callback):
-    """Every `every` epochs (and after the last one of a `learn` call if `final`), `episodes`
-    fresh episodes; their mean and std return and mean length are added to the epoch's metrics
+    """Every `every` epochs, `episodes` fresh episodes; their mean and std return and mean length are added to the epoch's metrics
     (None on other epochs). With `best_path`, the agent is saved there (`agent.save`, atomic) whenever
     the mean return beats the best so far, with `<best_path>.json` holding that score; a resumed run
     reads the score back, so a better earlier policy is not overwritten.
@@ -100,7 +99,9 @@ class EvalCallback(Callback):
         was_training = policy.training
         policy.eval()
         try:
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
+            # manual_seed reseeds CUDA too: fork that device's generator as well, or training's sampling would change
+            devices = [self.agent.device] if self.agent.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
                 torch.manual_seed(self.seed)  # the same sampled actions for the same weights
                 return run_episodes(policy, self.env, self.episodes, self.deterministic, self.seed)
         finally:

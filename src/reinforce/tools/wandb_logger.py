@@ -48,9 +48,14 @@ class WandbCallback(Callback):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             id_file = self.run_dir / WANDB_ID
             run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(4)
-            id_file.write_text(run_id + "\n")
             kwargs.update(dir=str(self.run_dir), id=run_id, resume="allow")
-        self.run = self.wandb.init(**kwargs)
+        try:
+            self.run = self.wandb.init(**kwargs)
+        except Exception as err:  # noqa: BLE001 - no API key, no network, a bad project name: one line, not a traceback
+            raise ValueError(f"W&B could not start ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                             "log in with `wandb login`, or set WANDB_MODE=offline to keep the logs on disk") from None
+        if self.run_dir is not None:
+            (self.run_dir / WANDB_ID).write_text(run_id + "\n")  # only once the run exists
         self.run.define_metric("*", step_metric="time/env_steps")
 
     def on_update_end(self, metrics: Metrics) -> bool | None:
