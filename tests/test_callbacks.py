@@ -115,3 +115,25 @@ def test_stop_at_threshold_needs_a_number_where_the_env_registers_none(capsys):
     assert main(["train", "--env", "Pendulum-v1", "--stop-at-threshold", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "registers no reward_threshold" in err and "--stop-at-threshold 200" in err
+
+
+def test_stop_at_threshold_resumes_exactly(tmp_path):
+    """The window of recent episodes is rebuilt from metrics.csv on resume: an interrupted run stops at the
+    same epoch as an uninterrupted one, and a run that had already reached it trains no further."""
+    import pandas as pd
+
+    from reinforce.run.trainer import resume, train
+
+    cfg = reinforce.Config(env_id="CartPole-v1", num_envs=4, steps_per_rollout=64, epochs=60, lr=0.05,
+                           hidden_sizes=(), seed=3, reset_each_epoch=False)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(cfg, whole, quiet=True, tensorboard=False, stop_at=80, checkpoint_every=10)
+    stopped = len(pd.read_csv(whole / "metrics.csv"))
+    assert 10 < stopped < 60, "the case must stop after the first checkpoint, before the end"
+    train(cfg.replace(epochs=10), parts, quiet=True, tensorboard=False, stop_at=80, checkpoint_every=10)
+    resume(parts, quiet=True, tensorboard=False, epochs=60, stop_at=80)
+    a, b = pd.read_csv(whole / "metrics.csv"), pd.read_csv(parts / "metrics.csv")
+    keep = [c for c in a.columns if not c.startswith("time/")]
+    pd.testing.assert_frame_equal(a[keep], b[keep])
+    assert resume(parts, quiet=True, tensorboard=False, epochs=60, stop_at=80) == []  # reached: nothing more
+    assert len(pd.read_csv(parts / "metrics.csv")) == stopped

@@ -15,6 +15,7 @@ and return normally; `resume(run)` continues from it (exactly where the env's st
 """
 from __future__ import annotations
 
+import csv
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -223,6 +224,8 @@ class Session:
         self.stop = GracefulStop(announce=self.main)
         self.stopping = False
         self.target = None if stop_at is None else StopOnReward(stop_at)
+        if self.target is not None and agent.epoch > 0 and self.main:
+            replay_window(self.target, out / METRICS)
 
     def checkpoint(self) -> None:
         """Every rank calls this (a collective when distributed); rank 0 writes the file."""
@@ -264,7 +267,9 @@ class Session:
             with self.stop:
                 try:
                     callbacks = [*self.user_callbacks, self.after_epoch(logger)] + ([self.target] if self.target is not None else [])
-                    history = fit(agent, cfg.epochs - start, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)
+                    # a resumed run whose logged epochs already reached the threshold trains no further
+                    todo = 0 if self.target is not None and self.target.reached is not None else cfg.epochs - start
+                    history = fit(agent, todo, callbacks=callbacks, logs=[logger] if logger else [], bar=bar)
                 except FloatingPointError as err:
                     raise FloatingPointError(f"{err}. Training stopped; {self.where_to_resume()}") from None
                 except RunWriteError as err:
@@ -306,3 +311,19 @@ class Session:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def replay_window(target: StopOnReward, metrics_csv: Path) -> None:
+    """Feed a resumed run's logged epochs (metrics.csv, already cut at the checkpoint) to `target`, so
+    its window of recent episodes is the one an uninterrupted run would have."""
+    if not metrics_csv.is_file():
+        return
+    with metrics_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                ret, episodes = float(row["rollout/ep_return_mean"] or "nan"), int(float(row["rollout/episodes"] or 0))
+            except (KeyError, ValueError):
+                continue
+            if target.on_update_end({"epoch": int(float(row["epoch"])), "rollout/ep_return_mean": ret,
+                                     "rollout/episodes": episodes}) is False:
+                return
