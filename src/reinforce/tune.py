@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from reinforce.config import Config
 from reinforce.metrics import Metrics
 from reinforce.run.build import build
 from reinforce.run.callbacks import Callback
+from reinforce.run.folder import write_text_atomic
 from reinforce.tools.stats import iqm
 from reinforce.tune_space import Param, apply, check_space, default_space
 
@@ -187,12 +187,6 @@ def best_config(study: optuna.Study, base: Config, space: dict[str, Param]) -> C
     return apply(base, {k: space[k].value(v) if k in space else v for k, v in params.items()})
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # a kill mid-write leaves the previous file whole
-
-
 def write_outputs(study: optuna.Study, base: Config, space: dict[str, Param], out: Path) -> None:
     """OUT/trials.csv (every trial) and, once a trial has completed, OUT/best.toml."""
     trials = study.get_trials(deepcopy=False)
@@ -207,12 +201,12 @@ def write_outputs(study: optuna.Study, base: Config, space: dict[str, Param], ou
         duration = t.duration.total_seconds() if t.duration is not None else ""
         returns = json.dumps(t.user_attrs["seed_returns"]) if "seed_returns" in t.user_attrs else ""
         writer.writerow([t.number, t.state.name, value, pruned_at, duration, returns, *(t.params.get(n, "") for n in names)])
-    _write_atomic(out / TRIALS_CSV, buffer.getvalue())
+    write_text_atomic(out / TRIALS_CSV, buffer.getvalue())
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = study.best_trial
         header = (f"# reinforce tune: the best trial ({best.number}, objective {best.value:.6g}) of study "
                   f"{study.study_name!r}\n# reinforce train --config {out / BEST}\n")
-        _write_atomic(out / BEST, header + config_mod.to_toml(best_config(study, base, space)))
+        write_text_atomic(out / BEST, header + config_mod.to_toml(best_config(study, base, space)))
 
 
 class Progress:

@@ -1,6 +1,7 @@
 """A run folder's files: their names, and clearing the ones an earlier run left."""
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,3 +58,12 @@ def fresh_folder(base: Path) -> Path:
         k += 1
         candidate = base.with_name(f"{base.name}-{k}")
     return candidate
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` through `path.tmp` and a rename: a kill mid-write leaves the previous file whole."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

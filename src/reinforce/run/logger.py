@@ -4,12 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import sys
 from pathlib import Path
 
 from reinforce.metrics import METRIC_NAMES, Metrics
-from reinforce.run.folder import RunWriteError
+from reinforce.run.folder import RunWriteError, write_text_atomic
 
 
 def metric_columns(first: Metrics) -> list[str]:
@@ -71,12 +70,11 @@ def truncate_metrics(path: Path, epochs: int) -> int:
         keep.append(row)
     if len(keep) == len(rows):
         return 0
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(keep)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(keep)
+    write_text_atomic(path, text.getvalue())
     return len(rows) - len(keep)
 
 

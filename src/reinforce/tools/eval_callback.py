@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from reinforce.dist import runtime
 from reinforce.envs.vector import VecEnv, make_vec_env
 from reinforce.metrics import Metrics
 from reinforce.run.callbacks import Callback
+from reinforce.run.folder import write_text_atomic
 from reinforce.tools.episodes import run_episodes
 from reinforce.tools.evaluate import EVAL_SEED_OFFSET
 
@@ -88,9 +88,7 @@ class EvalCallback(Callback):
             self.agent.save(self.best_path)
             score = {"epoch": int(metrics["epoch"]), "env_steps": int(metrics["time/env_steps"]), "return_mean": mean,
                      "episodes": self.episodes, "deterministic": self.deterministic, "seed": self.seed}
-            tmp = self._score_file().with_name(self._score_file().name + ".tmp")
-            tmp.write_text(json.dumps(score, indent=1))
-            os.replace(tmp, self._score_file())  # atomic: a kill never leaves a torn score beside best.pt
+            write_text_atomic(self._score_file(), json.dumps(score, indent=1))  # never a torn score beside best.pt
 
     def evaluate(self) -> tuple[Any, Any]:
         """Returns (float64) and lengths (int64) of `episodes` fresh episodes of the current policy, (episodes,)."""
