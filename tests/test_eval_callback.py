@@ -112,6 +112,20 @@ def test_train_eval_every_logs_eval_metrics_and_keeps_the_best_policy(tmp_path):
     assert not (run / "best.pt").exists() and not (run / "best.pt.json").exists()
 
 
+def test_eval_every_added_on_resume_widens_the_csv(tmp_path):
+    from reinforce.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", *CLI, "--out", str(run)]) == 0
+    before = pd.read_csv(run / "metrics.csv")
+    assert "eval/return_mean" not in before
+    assert main(["train", "--resume", str(run), "--epochs", "6", "--eval-every", "1", "--quiet", "--no-plot"]) == 0
+    after = pd.read_csv(run / "metrics.csv")
+    assert list(after.columns[: len(before.columns)]) == list(before.columns) and len(after) == 6
+    assert after["eval/return_mean"].isna().tolist() == [True] * 4 + [False] * 2
+    pd.testing.assert_frame_equal(after[before.columns].iloc[:4], before)
+
+
 def test_seed_processes_get_the_evaluation_flags(tmp_path):
     from reinforce.cli import main
 
@@ -141,7 +155,7 @@ def test_train_wandb_flag_logs_through_the_callback(tmp_path, monkeypatch):
 
     class Run:
         define_metric = staticmethod(lambda *a, **k: None)
-        log = staticmethod(lambda data, step: logged.append(step))
+        log = staticmethod(lambda data: logged.append(data["time/env_steps"]))
         finish = staticmethod(lambda: logged.append("finish"))
 
     inits = []

@@ -20,8 +20,10 @@ class MetricsWriter:
     """Appends one CSV row per epoch, each with a single write and a flush, so a crash keeps every
     finished epoch and can tear at most the last row (which `truncate_metrics` then drops).
 
-    The columns are fixed by the first row written (or by the header of an existing file, when a
-    resumed run appends to it); keys that appear only later are not written.
+    The columns are fixed by the first row written. A resumed run appends to the existing file; if its
+    first row brings keys the header lacks (`--eval-every` added on `--resume`), the file is rewritten
+    once with those columns added at the end, empty in the earlier rows. Keys that appear only later
+    are not written.
     """
 
     def __init__(self, path: Path):
@@ -32,7 +34,11 @@ class MetricsWriter:
     def write(self, metrics: Metrics) -> None:
         text = io.StringIO()
         if self._columns is None:
-            self._columns = read_header(self.path) or metric_columns(metrics)
+            header, wanted = read_header(self.path), metric_columns(metrics)
+            self._columns = header or wanted
+            if header and any(k not in header for k in wanted):
+                self._columns = [*header, *(k for k in wanted if k not in header)]
+                widen_columns(self.path, self._columns)
             if not self.path.exists() or self.path.stat().st_size == 0:
                 csv.writer(text).writerow(self._columns)
             self._file = self.path.open("a", newline="")
@@ -51,6 +57,17 @@ def read_header(path: Path) -> list[str] | None:
         return None
     with path.open(newline="") as f:
         return next(csv.reader(f), None)
+
+
+def widen_columns(path: Path, columns: list[str]) -> None:
+    """Rewrite the CSV at `path` (atomically) under the header `columns`, a superset of its own."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 def truncate_metrics(path: Path, epochs: int) -> int:

@@ -8,6 +8,10 @@ The evaluation env is separate from the training envs and reset with the same se
 evaluation, so the scores of different epochs are on the same episodes' starts. The observation
 normaliser is frozen there (only training updates it), and the torch RNG is forked, so evaluating
 changes nothing in the training run: its metrics.csv and weights are those of a run without it.
+
+Under torchrun, rank 0 evaluates while the other ranks wait at the epoch's next collective, which
+gives up after REINFORCE_DIST_TIMEOUT_S (300 s by default): an evaluation that may take longer (many
+or long episodes on a slow env) needs that variable raised, or fewer `--eval-episodes`.
 """
 from __future__ import annotations
 

@@ -4,8 +4,11 @@
     WANDB_MODE=offline reinforce train --preset cartpole --wandb my-project   # no account, files only
     agent.learn(100, callback=WandbCallback(project="my-project"))
 
-The config goes to the W&B run's config; metrics go under the names of metrics.csv with
-`step = time/env_steps`, as TensorBoard's. With `run_dir`, the W&B files go there (`run_dir/wandb/`)
+The config goes to the W&B run's config; metrics go under the names of metrics.csv, charted against
+`time/env_steps` (a step metric, as TensorBoard's x-axis). W&B's own step is left to count the log
+calls: W&B drops a row whose step is below one it has seen, so an epoch a resumed run replays (logged
+once before an interruption, then again after the checkpoint it resumed from) would be lost if the
+env steps were the step; as a step metric they are charted twice, at the same x. With `run_dir`, the W&B files go there (`run_dir/wandb/`)
 and the W&B run id is kept in `run_dir/wandb_id.txt`, so `reinforce train --resume` continues the same
 W&B run. Only the main process of a torchrun job logs.
 """
@@ -62,7 +65,7 @@ class WandbCallback(Callback):
         if self.run is not None:
             numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                        and math.isfinite(v)}
-            self.run.log(numbers, step=int(metrics["time/env_steps"]))
+            self.run.log(numbers)
         return None
 
     def on_training_end(self) -> None:
