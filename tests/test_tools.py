@@ -304,6 +304,10 @@ def test_summary_counts_epochs_to_threshold():
     assert list(summarize(frame, threshold=90)["epochs_to_threshold"].fillna(-1)) == [2, -1]
     two_envs = frame.assign(env_id=["CartPole-v0"] * 4 + ["CartPole-v1"] * 4)  # thresholds 195 and 475
     assert "1 of 2 reached their threshold" in to_markdown(summarize(two_envs))
+    bare = summarize(frame, intervals=False)  # compare's call: its groups get their own interval
+    assert bare["iqm_ci_low"].isna().all() and table["iqm_ci_low"].notna().all()
+    assert bare.drop(columns=["iqm_final_return", "iqm_ci_low", "iqm_ci_high"]).equals(
+        table.drop(columns=["iqm_final_return", "iqm_ci_low", "iqm_ci_high"]))
 
 
 def test_runs_are_read_once_for_plot_and_summary(tmp_path):

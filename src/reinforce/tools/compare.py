@@ -63,7 +63,7 @@ def load_group(paths: Sequence[str | Path], source: str | None = None) -> Group:
     """The runs under `paths` as one group; `source` "eval" or "train" (default: "eval" if every run has one)."""
     runs = list(dict.fromkeys(run for p in paths for run in group_runs(p)))
     name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"  # a shell glob can name many
-    table = summarize(load_runs(runs))
+    table = summarize(load_runs(runs), intervals=False)  # the group's own interval is computed from `scores`
     envs = list(dict.fromkeys(table["env_id"]))
     if len(envs) > 1:
         raise ValueError(f"{name} holds runs of several envs ({', '.join(envs)}); give each env's runs as their own group")

@@ -13,7 +13,7 @@ from reinforce.tools.stats import CONFIDENCE, REPS, stratified_bootstrap_ci
 METRIC = "rollout/ep_return_mean"
 
 
-def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = METRIC) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = METRIC, intervals: bool = True) -> pd.DataFrame:
     """One row per run of `plotting.load_runs`'s frame.
 
     final_return: `metric` in the run's last epoch that has one (an epoch in which no episode ended
@@ -21,7 +21,7 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
     the threshold (epoch index + 1), empty if never. The threshold defaults to each env's registered
     `reward_threshold`. iqm_final_return, iqm_ci_low, iqm_ci_high: the interquartile mean of the final
     returns of the env's runs (those that have one) and its 95% stratified-bootstrap interval (`stats`),
-    the same on every row of one env.
+    the same on every row of one env (NaN with `intervals=False`, which skips the bootstrap).
     """
     rows = []
     for run, frame in runs.groupby("run", sort=False):
@@ -48,7 +48,7 @@ def summarize(runs: pd.DataFrame, threshold: float | None = None, metric: str = 
         table[column] = float("nan")
     for env_id, rows_of_env in table.groupby("env_id", sort=False):
         finals = rows_of_env["final_return"].dropna().to_numpy()
-        if len(finals):
+        if len(finals) and intervals:
             table.loc[rows_of_env.index, ["iqm_final_return", "iqm_ci_low", "iqm_ci_high"]] = stratified_bootstrap_ci(finals)
     return table
 
