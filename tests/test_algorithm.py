@@ -145,3 +145,53 @@ def test_same_seed_same_metrics():
         return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in agent.learn(cfg.epochs)]
 
     assert run() == run()
+
+
+def test_correlated_noise_gradient_is_unbiased():
+    """With correlated exploration noise ξ (an input of π(a | s, ξ)), E[∇ loss] = -∇J/H, J exact in closed
+    form (SumTargetEnv: its reward couples a_0 and a_1, so the noise's correlation ρ enters J). Every
+    parameter is checked, the noise's log-scale c included; the tolerance is 4 standard errors."""
+    from toy_envs import SumTargetEnv
+
+    torch.manual_seed(0)
+    policy = reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), log_std_init=-0.7, noise_steps=2.0,
+                                              noise_log_scale_init=-0.3)
+    with torch.no_grad():
+        policy.mu[0].weight.copy_(torch.tensor([[0.2, -0.4]]))
+        policy.mu[0].bias.fill_(0.1)
+    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=64, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, policy, lr=1e-3, gamma=1.0, steps_per_rollout=SumTargetEnv.H)
+    exact = torch.autograd.grad(SumTargetEnv.exact_objective(policy), list(policy.parameters()))
+    exact = -torch.cat([g.reshape(-1) for g in exact]) / SumTargetEnv.H
+
+    samples = []
+    for _ in range(400):
+        batch = agent.collect()  # a fresh ξ_0 every rollout (reset_each_epoch): independent batches
+        assert batch.noise.shape == (2, 64, 1) and batch.terminated[-1].all()
+        policy.zero_grad()
+        agent.loss(batch).backward()
+        samples.append(flat_grad(policy).clone())
+    samples = torch.stack(samples).double()
+    mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
+    assert (exact.abs() > 4 * se).all(), f"test has no power: {exact.tolist()} against se {se.tolist()}"
+    z = (mean - exact.double()).abs() / se
+    assert (z < 4).all(), f"z-scores {z.tolist()}"
+
+
+def test_correlated_noise_is_a_unit_ar1_process_and_only_for_box_actions():
+    policy = reinforce.DiagonalGaussianPolicy(3, 2, noise_steps=10.0)
+    xi, rows = None, []
+    for _ in range(200):
+        xi = policy.next_noise(xi, 500)
+        rows.append(xi)
+    x = torch.stack(rows[50:]).double()  # (150, 500, 2)
+    lag1 = (x[1:] * x[:-1]).mean()
+    # 150·500·2 products, strongly dependent along time: 5 standard errors of a sample moment, inflated
+    # by the AR(1)'s effective sample size factor (1 + ρ²)/(1 - ρ²) ≈ 10 here
+    n_eff = x.numel() / ((1 + policy.noise_rho**2) / (1 - policy.noise_rho**2))
+    assert abs(float(x.var()) - 1) < 5 * math.sqrt(2 / n_eff)
+    assert abs(float(lag1) - policy.noise_rho) < 5 * math.sqrt(2 / n_eff) and policy.noise_rho == math.exp(-0.1)
+    with pytest.raises(ValueError, match="correlated_noise_steps applies to Box actions"):
+        reinforce.make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), noise_steps=5.0)
+    with pytest.raises(ValueError, match="correlated_noise_steps"):
+        reinforce.Config(correlated_noise_steps=-1.0)

@@ -58,6 +58,9 @@ def one_line_error(capsys):
         (dict(reset_each_epoch=False, baseline="value", value_iters=2, normalize_observations=True), "signal"),
         # Gymnasium sync env: its np_random generators are restored; crash after the periodic checkpoint
         (dict(env_id="CartPole-v1", backend="sync"), "crash"),
+        # correlated exploration noise: its last ξ per env is collector state, its scale a weight
+        (dict(env_id="reinforce/CartPoleSwingUp-v0", hidden_sizes=(8,), squash=True, reset_each_epoch=False,
+              correlated_noise_steps=20.0), "signal"),
     ],
 )
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch, capsys, changes, how):

@@ -100,8 +100,39 @@ class ActionEchoEnv(gym.Env):
         return received.copy(), float(received[0]), False, False, {}
 
 
+class SumTargetEnv(gym.Env):
+    """Two steps with a 1-D Box action; the reward, at the end, is -(a_0 + a_1 - TARGET)², so it depends on
+    how the two actions covary: the case where correlated exploration noise changes the gradient.
+    Observation: the one-hot step index. Bounds wide enough that no action is clipped in practice."""
+
+    H, TARGET = 2, 1.5
+    observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1e3, 1e3, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.total = 0, 0.0
+        return np.eye(2, dtype=np.float32)[0], {}
+
+    def step(self, action):
+        self.total += float(np.asarray(action).reshape(()))
+        self.t += 1
+        done = self.t >= self.H
+        reward = -((self.total - self.TARGET) ** 2) if done else 0.0
+        return np.eye(2, dtype=np.float32)[min(self.t, 1)], reward, done, False, {}
+
+    @classmethod
+    def exact_objective(cls, policy) -> torch.Tensor:
+        """J = E[r] = -((μ_0 + μ_1 - TARGET)² + Var(a_0 + a_1)) for a linear Gaussian policy (no squash) with
+        correlated noise: a_t = μ_t + c·ξ_t + σ·ε_t, Corr(ξ_0, ξ_1) = ρ, so Var = 2c²(1 + ρ) + 2σ²."""
+        mu = policy.mu(torch.eye(2)).reshape(2)
+        c2, s2 = (2 * policy.noise_log_scale).exp().sum(), (2 * policy.log_std).exp().sum()
+        return -((mu.sum() - cls.TARGET) ** 2 + 2 * c2 * (1 + policy.noise_rho) + 2 * s2)
+
+
 def register() -> None:
-    envs = (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP), ("tests/ActionEcho-v0", ActionEchoEnv))
+    envs = (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP), ("tests/ActionEcho-v0", ActionEchoEnv),
+            ("tests/SumTarget-v0", SumTargetEnv))
     for env_id, entry in envs:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry)

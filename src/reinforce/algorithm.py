@@ -178,7 +178,9 @@ class PolicyGradient:
         n = weights_N.shape[0]
         obs_N = batch.obs.flatten(0, 1)  # (T·E, ...): vectors or images alike
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
-        if batch.action_mask is None:
+        if batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
+            dist = self.policy.pi(obs_N, noise=batch.noise.reshape(n, -1))
+        elif batch.action_mask is None:
             dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
         else:  # the actions allowed at each s_t, (N, n)
             dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))

@@ -107,6 +107,14 @@ class Config(ReinforceOptions):
     """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
     with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)
     or has mean ≈ 0 (Gaussian) in every state instead of a state-dependent offset."""
+    correlated_noise_steps: float = 0.0
+    """Gaussian policies: correlation time τ (env steps) of exploration noise added to the mean, 0 = none. An
+    exogenous AR(1) process ξ (ρ = e^(-1/τ), unit variance, one per env and action dimension, drawn during
+    rollouts) shifts the mean by c·ξ, so exploration pushes in one direction for ~τ steps (white noise of σ
+    alone averages out in a few). ξ is an input of π(a | s, ξ), stored in the rollout, so the log-probs
+    and the gradient stay exact. Evaluation, predict and export act with ξ = 0."""
+    correlated_noise_log_scale: float = -1.0
+    """Initial log c (learned, one per action dimension) of `correlated_noise_steps`' noise."""
     squash: bool = False
     """Gaussian policies: tanh-squash samples into the action bounds (with the log-prob correction) instead of clipping."""
     normalize_observations: bool = False
@@ -182,6 +190,8 @@ def validate_config(c: Config) -> None:
     if c.activation is not None:
         _choice("activation", c.activation, ACTIVATION_NAMES)
     require_finite("log_std_init", c.log_std_init)
+    require_finite("correlated_noise_log_scale", c.correlated_noise_log_scale)
+    require_finite("correlated_noise_steps", c.correlated_noise_steps, low=0.0)
     if c.head_init_gain is not None:
         require_finite("head_init_gain", c.head_init_gain)
         if c.head_init_gain < 0:

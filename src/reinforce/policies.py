@@ -8,6 +8,7 @@ from the action space. The distributions themselves live in reinforce.distributi
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -58,6 +59,7 @@ class Policy(nn.Module):
     """
 
     action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
+    noise_steps: float = 0.0  # τ of correlated exploration noise (DiagonalGaussianPolicy only); 0: none
 
     def __init__(self) -> None:
         super().__init__()
@@ -204,6 +206,12 @@ class DiagonalGaussianPolicy(Policy):
     u ~ N(μ, σ), and `log_prob(a)` includes the change-of-variables correction.
     Parameters and buffers: `mu.*`, `log_std` (act_dim,), and when squashed `action_center`,
     `action_half_range` (act_dim,). A Box of shape (2, 3) is act_dim = 6: the env's copy is reshaped.
+
+    Correlated exploration (`noise_steps` τ > 0): the rollout feeds an exogenous AR(1) noise ξ (..., act_dim)
+    (`next_noise`: unit variance, autocorrelation ρ = e^(-1/τ) per step, independent of the weights and
+    the actions) and the mean becomes μ(s) + c·ξ, with log c the learned `noise_log_scale` (act_dim,). The
+    policy is then π(a | s, ξ) on the state (s, ξ) whose ξ part moves on its own, so the score-function
+    gradient with ξ stored beside each action is exact. Without `noise` (evaluation, predict, export) ξ = 0.
     """
 
     action_kind = "box"
@@ -219,13 +227,20 @@ class DiagonalGaussianPolicy(Policy):
         action_low: Sequence[float] | torch.Tensor | None = None,
         action_high: Sequence[float] | torch.Tensor | None = None,
         encoder: ImageEncoder | None = None,
+        noise_steps: float = 0.0,
+        noise_log_scale_init: float = -1.0,
     ):
         """`mu` = mlp(obs_dim (or the encoder's features) -> act_dim); `log_std` starts at `log_std_init`;
-        bounds default to ±1 when squashed."""
+        bounds default to ±1 when squashed; `noise_steps` > 0 adds the correlated noise, log c starting at
+        `noise_log_scale_init`."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
+        if noise_steps > 0:  # registered only when used: other policies' state_dicts keep their keys
+            self.noise_steps = float(noise_steps)
+            self.noise_rho = math.exp(-1.0 / self.noise_steps)
+            self.noise_log_scale = nn.Parameter(torch.full((self.act_dim,), float(noise_log_scale_init)))
         self.squash = bool(squash)
         if self.squash:
             low = torch.as_tensor(-1.0 if action_low is None else action_low, dtype=torch.float32).expand(self.act_dim)
@@ -235,10 +250,21 @@ class DiagonalGaussianPolicy(Policy):
             self.register_buffer("action_center", ((high + low) / 2).clone())
             self.register_buffer("action_half_range", ((high - low) / 2).clone())
 
-    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> DiagGaussian | SquashedDiagGaussian:
+    def next_noise(self, noise_E: torch.Tensor | None, num_envs: int) -> torch.Tensor:
+        """ξ_t (E, act_dim) from ξ_{t-1} (None: a fresh draw from the stationary N(0, 1)); only with noise_steps > 0."""
+        fresh = torch.randn((num_envs, self.act_dim), device=self.log_std.device)
+        if noise_E is None:
+            return fresh
+        return noise_E.mul(self.noise_rho).add_(fresh, alpha=math.sqrt(1.0 - self.noise_rho**2))
+
+    def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None,
+           noise: torch.Tensor | None = None) -> DiagGaussian | SquashedDiagGaussian:
+        """π(·|obs, ξ = `noise`) (..., act_dim); `noise` is taken only with noise_steps > 0, None is ξ = 0."""
         if mask is not None:
             self._no_mask(mask)
         mean = self.mu(self.features(obs))
+        if noise is not None and self.noise_steps > 0:
+            mean = mean + self.noise_log_scale.exp() * noise
         if self.squash:
             return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)
         return DiagGaussian(mean, self.log_std)
@@ -257,6 +283,8 @@ def make_policy(
     normalize_observations: bool = False,
     head_init_gain: float | None = None,
     encoder: str = "auto",
+    noise_steps: float = 0.0,
+    noise_log_scale_init: float = -1.0,
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
     MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian;
@@ -272,6 +300,9 @@ def make_policy(
         warnings.warn("normalize_observations applies to vector observations: images are scaled to [0, 1] by the "
                       "encoder instead", stacklevel=2)
         normalize_observations = False
+    if noise_steps > 0 and spec.kind != "box":
+        raise ValueError(f"correlated_noise_steps applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
+                         "leave it at 0 for this env")
     logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
         policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
@@ -291,6 +322,8 @@ def make_policy(
             action_low=torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1) if squash else None,
             action_high=torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1) if squash else None,
             encoder=enc,
+            noise_steps=noise_steps,
+            noise_log_scale_init=noise_log_scale_init,
         )
     if head_init_gain is not None:
         policy.init_output_layer(head_init_gain)

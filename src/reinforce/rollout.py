@@ -38,6 +38,9 @@ class Batch:
     # (T, E, n) bool: the actions allowed at s_t (info["action_mask"]; n = sum(nvec) for MultiDiscrete), None
     # when the env gives no masks
     action_mask: torch.Tensor | None = None
+    # (T, E, act_dim) float32: the correlated exploration noise ξ_t the Gaussian's mean was shifted by
+    # (DiagonalGaussianPolicy with noise_steps > 0), an input of π(a_t | s_t, ξ_t); None without it
+    noise: torch.Tensor | None = None
     # Filled by the algorithm once per update (`PolicyGradient.with_targets`), then read by the loss and the value fit:
     weights: torch.Tensor | None = None  # (T, E) Ψ_t, the weight of log π(a_t|s_t)
     value_targets: torch.Tensor | None = None  # (T, E) what V(s_t) is fitted to, with a value function
@@ -72,6 +75,7 @@ class Batch:
             episode_lengths=torch.cat([b.episode_lengths for b in batches]),
             final_obs=final,
             action_mask=mask,
+            noise=None if first.noise is None else torch.cat([b.noise for b in batches], dim=1),
         )
 
 
@@ -96,6 +100,7 @@ class RolloutCollector:
         self.device = torch.device(env.device)
         self.obs_E: torch.Tensor | None = None
         self.mask_E: torch.Tensor | None = None  # (E, n) bool: the actions allowed at obs_E, None without masks
+        self.noise_E: torch.Tensor | None = None  # (E, act_dim): the last ξ of a policy with correlated noise
         self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
@@ -106,15 +111,17 @@ class RolloutCollector:
         self.obs_E, info = self.env.reset(seed=self._seed)
         self.mask_E = info.get("action_mask") if isinstance(info, dict) else None
         self._seed = None
+        self.noise_E = None  # the next step draws ξ afresh from its stationary law
         self.running_return_E.zero_()
         self.running_length_E.zero_()
 
     def state_dict(self) -> dict:
-        """Current observations (E, ...) and action masks (E, n) or None, running episode return and
-        length (E,), pending reset seed."""
+        """Current observations (E, ...) and action masks (E, n) or None, the last correlated noise (E, act_dim)
+        or None, running episode return and length (E,), pending reset seed."""
         return {  # copies: collecting updates the running tensors in place
             "obs": None if self.obs_E is None else self.obs_E.clone(),
             "action_mask": None if self.mask_E is None else self.mask_E.clone(),
+            "noise": None if self.noise_E is None else self.noise_E.clone(),
             "running_return": self.running_return_E.clone(),
             "running_length": self.running_length_E.clone(),
             "seed": self._seed,
@@ -125,13 +132,15 @@ class RolloutCollector:
         self.obs_E = None if state["obs"] is None else state["obs"].to(self.device)
         mask = state.get("action_mask")  # absent from states saved before masks existed
         self.mask_E = None if mask is None else mask.to(self.device, torch.bool)
+        noise = state.get("noise")  # absent from states saved before correlated noise existed
+        self.noise_E = None if noise is None else noise.to(self.device)
         self.running_return_E.copy_(state["running_return"])
         self.running_length_E.copy_(state["running_length"])
         self._seed = state["seed"]
 
     def restart(self, seed: int | None) -> None:
         """Drop the running episodes: the next rollout resets the envs, with `seed` (None: continue their RNG)."""
-        self.obs_E = self.mask_E = None
+        self.obs_E = self.mask_E = self.noise_E = None
         self.running_return_E.zero_()
         self.running_length_E.zero_()
         self._seed = seed
@@ -157,12 +166,18 @@ class RolloutCollector:
         ret_TE = torch.empty((T, E), device=self.device)
         len_TE = torch.empty((T, E), dtype=torch.long, device=self.device)
         final_TE = torch.zeros_like(obs_TE) if self.keep_final_obs else None
+        noisy = getattr(self.policy, "noise_steps", 0.0) > 0  # a duck-typed policy may not say
+        noise_TE = torch.empty((T, E, *spec.sample_shape), device=self.device) if noisy else None
 
         # Buffers above are normal tensors (autograd may read them later); the loop itself runs in
         # inference mode, which skips version counting on every temporary.
         with torch.inference_mode():
             for t in range(T):
-                if mask_E is None:  # no masks: the policy's plain sample, nothing else to do
+                if noisy:  # ξ moves on its own (never reset with the episodes): an input of π like s_t
+                    self.noise_E = self.policy.next_noise(self.noise_E, E)
+                    noise_TE[t] = self.noise_E
+                    action_E = self.policy.pi(obs_E, noise=self.noise_E).sample()
+                elif mask_E is None:  # no masks: the policy's plain sample, nothing else to do
                     action_E = self.policy.sample(obs_E)
                 else:
                     if mask_TE is None:  # a normal tensor like the other buffers: the loss reads it
@@ -209,4 +224,5 @@ class RolloutCollector:
             episode_lengths=len_TE[dones_TE],
             final_obs=final_TE,
             action_mask=mask_TE,
+            noise=noise_TE,
         )

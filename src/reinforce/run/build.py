@@ -25,6 +25,8 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         normalize_observations=cfg.normalize_observations,
         head_init_gain=cfg.head_init_gain,
         encoder=cfg.encoder,
+        noise_steps=cfg.correlated_noise_steps,
+        noise_log_scale_init=cfg.correlated_noise_log_scale,
     )
 
 
