@@ -195,3 +195,17 @@ def test_correlated_noise_is_a_unit_ar1_process_and_only_for_box_actions():
         reinforce.make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), noise_steps=5.0)
     with pytest.raises(ValueError, match="correlated_noise_steps"):
         reinforce.Config(correlated_noise_steps=-1.0)
+
+
+def test_correlated_noise_fades_linearly_over_its_decay_steps():
+    policy = reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), noise_steps=5.0)
+    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=8, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2, reset_each_epoch=False,
+                                correlated_noise_decay_steps=64)  # 16 steps an epoch: 4 epochs to fade
+    gains = []
+    for _ in range(6):
+        batch = agent.collect()
+        xi = agent.collector.noise_E  # the unscaled process: its last step is the batch's last row / gain
+        gains.append(float((batch.noise[-1] / xi).mean()) if batch.noise.abs().sum() > 0 else 0.0)
+        agent.update(batch)
+    assert gains == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0, 0.0])

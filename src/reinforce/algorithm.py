@@ -114,6 +114,9 @@ class PolicyGradient:
     # -- the steps of an epoch -------------------------------------------------------------------
     def collect(self) -> Batch:
         """Run the policy for T steps in every env: tensors shaped (T, E, ...)."""
+        decay = self.options.correlated_noise_decay_steps
+        if decay:  # the batch stores the scaled noise, so the loss sees the scale the actions were drawn with
+            self.collector.noise_gain = max(0.0, 1.0 - self.env_steps / decay)
         return self.collector.collect()
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:

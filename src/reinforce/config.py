@@ -66,6 +66,9 @@ class ReinforceOptions:
     """Clip the policy gradient's global norm to this; None = no clipping."""
     lr_schedule: str = "constant"
     """constant, or linear decay to 0 over `epochs`."""
+    correlated_noise_decay_steps: int = 0
+    """Env steps (all envs together) over which a Gaussian policy's correlated exploration noise
+    (`correlated_noise_steps`) fades linearly to nothing; 0 keeps it at full scale."""
     value_lr: float = 1e-3
     """Adam learning rate of the value function (baselines value and gae)."""
     value_hidden_sizes: tuple[int, ...] = (64, 64)
@@ -170,6 +173,7 @@ def validate_options(o: ReinforceOptions) -> None:
         require_finite("max_grad_norm", o.max_grad_norm, 0.0, low_open=True)
     require_finite("value_lr", o.value_lr, 0.0, low_open=True)
     require_int("value_iters", o.value_iters, 1)
+    require_int("correlated_noise_decay_steps", o.correlated_noise_decay_steps, 0)
     _sizes("value_hidden_sizes", o.value_hidden_sizes)
     _choice("returns", o.returns, RETURN_FORMS)
     _choice("baseline", o.baseline, BASELINES)

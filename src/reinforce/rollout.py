@@ -38,8 +38,8 @@ class Batch:
     # (T, E, n) bool: the actions allowed at s_t (info["action_mask"]; n = sum(nvec) for MultiDiscrete), None
     # when the env gives no masks
     action_mask: torch.Tensor | None = None
-    # (T, E, act_dim) float32: the correlated exploration noise ξ_t the Gaussian's mean was shifted by
-    # (DiagonalGaussianPolicy with noise_steps > 0), an input of π(a_t | s_t, ξ_t); None without it
+    # (T, E, act_dim) float32: the correlated exploration noise ξ_t (times the collector's noise_gain) the
+    # Gaussian's mean was shifted by (noise_steps > 0), an input of π(a_t | s_t, ξ_t); None without it
     noise: torch.Tensor | None = None
     # Filled by the algorithm once per update (`PolicyGradient.with_targets`), then read by the loss and the value fit:
     weights: torch.Tensor | None = None  # (T, E) Ψ_t, the weight of log π(a_t|s_t)
@@ -101,6 +101,7 @@ class RolloutCollector:
         self.obs_E: torch.Tensor | None = None
         self.mask_E: torch.Tensor | None = None  # (E, n) bool: the actions allowed at obs_E, None without masks
         self.noise_E: torch.Tensor | None = None  # (E, act_dim): the last ξ of a policy with correlated noise
+        self.noise_gain = 1.0  # what ξ is multiplied by before the policy reads it (a decay schedule sets it)
         self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
@@ -175,8 +176,8 @@ class RolloutCollector:
             for t in range(T):
                 if noisy:  # ξ moves on its own (never reset with the episodes): an input of π like s_t
                     self.noise_E = self.policy.next_noise(self.noise_E, E)
-                    noise_TE[t] = self.noise_E
-                    action_E = self.policy.pi(obs_E, noise=self.noise_E).sample()
+                    torch.mul(self.noise_E, self.noise_gain, out=noise_TE[t])
+                    action_E = self.policy.pi(obs_E, noise=noise_TE[t]).sample()
                 elif mask_E is None:  # no masks: the policy's plain sample, nothing else to do
                     action_E = self.policy.sample(obs_E)
                 else:
