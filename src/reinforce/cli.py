@@ -19,10 +19,11 @@ Exit codes: 0 done (or stopped by a signal after a checkpoint, or stdout closed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from reinforce import config as config_mod
@@ -31,6 +32,7 @@ from reinforce.cliflags import config_changes, flag_overrides, resolve_config
 from reinforce.cliparse import parser, subparser, unrecognized
 from reinforce.clirun import callbacks_for as _callbacks, child_flags as _child_flags, stop_at as _stop_at
 from reinforce.run.folder import CHECKPOINT, RunWriteError
+from reinforce.tools.background_plot import BackgroundPlot
 
 # Errors a user can cause with their input or environment: reported in one line, never as a traceback.
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ImportError)
@@ -103,27 +105,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return _train_seeds(args, cfg, stop_at)
     out = args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
-    train(
-        cfg,
-        out,
-        quiet=args.quiet,
-        force=args.force,
-        checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
-        tensorboard=args.tensorboard,
-        stop_at=stop_at,
-        callbacks=_callbacks(args, out),
-    )
-    if args.plot and runtime.is_main_process():
-        _plot_run(out)
+    with _curve_plot(args) as plot:
+        train(
+            cfg,
+            out,
+            quiet=args.quiet,
+            force=args.force,
+            checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
+            tensorboard=args.tensorboard,
+            stop_at=stop_at,
+            callbacks=_callbacks(args, out),
+        )
+        plot(out)
     return 0
 
 
-def _plot_run(out: Path) -> None:
-    """curve.png of one run folder (the CLI draws it; the trainer does not plot)."""
-    from reinforce.tools.plotting import plot_runs
+@contextlib.contextmanager
+def _curve_plot(args: argparse.Namespace) -> Iterator[Callable[[Path], None]]:
+    """Yields draw(run) -> run/curve.png (the CLI draws it; the trainer does not plot). The plotting stack
+    loads in a helper process while the body trains; if the body raises, the helper ends without drawing."""
+    from reinforce.dist import runtime
 
-    if (out / "metrics.csv").exists():
-        plot_runs([out], out / "curve.png")
+    if not (args.plot and runtime.is_main_process()):
+        yield lambda run: None
+        return
+    helper = BackgroundPlot.start()
+    try:
+        yield helper.draw
+    finally:
+        helper.cancel()  # a no-op once it has drawn
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -150,9 +160,9 @@ def _resume(args: argparse.Namespace) -> int:
     if seeds:
         codes, stopped = run_parallel(seeds, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _child_flags(args, stop_at))
         return _finish_seeds(run, seeds, codes, stopped)
-    resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
-    if args.plot and runtime.is_main_process():
-        _plot_run(run)
+    with _curve_plot(args) as plot:
+        resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
+        plot(run)
     return 0
 
 
