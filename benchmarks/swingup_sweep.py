@@ -154,9 +154,9 @@ CONFIGS.update({
 # No option-level change raised the escape rate (3 of 10 seeds at 3M). The policy's own white noise (σ = e^-2)
 # averages out within a few 10 ms steps, while pumping the pole's energy takes pushes held for a good part of
 # its ~1.5 s period. Correlated exploration noise (an exogenous AR(1) ξ added to the mean, τ steps, scale c):
-# a prototype with τ 30 and c = e^-1 left the crash on 7 of 10 seeds at 3M, but kept pushing the cart while it
-# balanced (seed 1 at 20M: 128, some deterministic episodes still leaving the track), so the noise fades out
-# after the escape (correlated_noise_decay_steps).
+# with τ 30 and c = e^-1, 8 of 10 seeds have left the crash at 3M (3 of 10 without). Fading the noise out after
+# the escape (correlated_noise_decay_steps 5M or 10M) undoes it: the policy had let the noise pump the pole and,
+# once it is gone, hangs (-491) or crashes again (docs/swingup.md).
 N30 = v(E3, correlated_noise_steps=30.0, correlated_noise_log_scale=-1.0)
 CONFIGS.update({
     "n30": N30,

@@ -133,7 +133,26 @@ def sb3_run(algo: str, seed: int, max_steps: int = 500_000) -> dict:
 
 
 # -------------------------------------------------------------------------------------- search
-def search(seeds: list[int]) -> list[dict]:
+def wide_grid() -> list[dict]:
+    """Issue 16's second pass, aiming at 0.2 s: wider and shorter rollouts (a step costs about the same
+    at E = 512 and 2048 on one core: per-op overhead), larger Adam steps, and a bootstrapping value
+    function cheap enough to afford (linear V, 1-2 fits), since returns cut at T are what keeps T >= 64."""
+    grid = []
+    for num_envs in (512, 1024, 2048):
+        for steps in (32, 64):
+            for lr in (0.3, 0.6):
+                grid.append(dict(reset_each_epoch=False, num_envs=num_envs, steps_per_rollout=steps, lr=lr,
+                                 baseline="mean", normalize_advantages=True))
+    for num_envs in (512, 1024):
+        for steps in (16, 32):
+            for value_iters in (1, 2):
+                grid.append(dict(reset_each_epoch=False, num_envs=num_envs, steps_per_rollout=steps, lr=0.3,
+                                 baseline="gae", gae_lambda=0.95, value_hidden_sizes=(), value_iters=value_iters,
+                                 value_lr=0.05, normalize_advantages=True))
+    return grid
+
+
+def search(seeds: list[int], grid_name: str = "first") -> list[dict]:
     """Coarse grid over the Config options that matter for wall time; 3 seeds each."""
     # A first, coarser pass (docs/benchmarks.md) showed: resetting every epoch forces T >= 500 (a
     # 500-step episode must fit in one rollout to be counted) and costs 5-10 s; short rollouts
@@ -146,6 +165,8 @@ def search(seeds: list[int]) -> list[dict]:
                 for baseline in ("mean", "none"):
                     grid.append(dict(reset_each_epoch=False, num_envs=num_envs, steps_per_rollout=steps, lr=lr,
                                      baseline=baseline, normalize_advantages=True))
+    if grid_name == "wide":
+        grid = wide_grid()
     rows = []
     for changes in grid:
         runs = [solve(fast_config(**changes, seed=s, epochs=MAX_EPOCHS), budget_s=SEARCH_BUDGET_S) for s in seeds]
@@ -161,6 +182,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 measured faster on this 2-core machine)")
     ap.add_argument("--sb3", action="store_true", help="also Stable-Baselines3 PPO and A2C (when installed)")
     ap.add_argument("--search", action="store_true", help="run the config search instead")
+    ap.add_argument("--grid", default="first", choices=["first", "wide"], help="which search grid (default: the first)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -173,7 +195,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seeds = list(range(args.seeds))
     if args.search:
-        rows = search(seeds[:3])
+        rows = search(seeds[:3], args.grid)
         ok = [r for r in rows if r["in_process_s"]["solved"] == "3/3"]
         best = min(ok, key=lambda r: r["in_process_s"]["median"]) if ok else None
         emit_json({"search": rows, "best": best}, args.out)
