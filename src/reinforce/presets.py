@@ -23,10 +23,11 @@ PRESETS: dict[str, Config] = {
         activation="relu",
         log_std_init=0.5,
     ),
-    # Fastest CartPole-v1 solver found by benchmarks/time_to_solve.py: many small updates from
-    # wide, short rollouts; leave-one-env-out mean baseline with normalised advantages.
+    # Fastest CartPole-v1 solver found by benchmarks/time_to_solve.py (--grid fine, then 20 seeds): many
+    # small updates from wide, short rollouts; leave-one-env-out mean baseline with normalised advantages.
+    # Seeds 0-19 solve in a median 0.22 s (36 epochs); the slowest needs 379 epochs, hence 500.
     "cartpole-fast": Config(
-        env_id="CartPole-v1", num_envs=512, steps_per_rollout=64, epochs=100, lr=0.3, gamma=0.99, hidden_sizes=(),
+        env_id="CartPole-v1", num_envs=384, steps_per_rollout=24, epochs=500, lr=0.45, gamma=0.99, hidden_sizes=(),
         reset_each_epoch=False, baseline="mean", normalize_advantages=True,
     ),
     # Benchmark pairs (docs/variants.md): the article's algorithm and settings ("-article": reward-to-go, no
