@@ -29,9 +29,10 @@ from common import emit_json  # noqa: E402
 TRAINED_IN = re.compile(r"env steps in ([0-9.]+) s")
 
 
-def commands(preset: str, run_dir: Path) -> dict[str, list[str]]:
+def commands(preset: str, run_dir: Path, epochs: int | None = None) -> dict[str, list[str]]:
     """name -> argv after `python`: the bare import, the torch-free commands, and train with and without its outputs."""
-    train = ["-m", "reinforce", "train", "--preset", preset, "--quiet", "--force", "--out"]
+    more = [] if epochs is None else ["--epochs", str(epochs)]
+    train = ["-m", "reinforce", "train", "--preset", preset, *more, "--quiet", "--force", "--out"]
     return {
         "import torch": ["-c", "import torch"],
         "reinforce --help": ["-m", "reinforce", "--help"],
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cartpole-fast")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--epochs", type=int, default=None, help="train this many epochs instead of the preset's (smoke tests)")
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        todo = commands(args.preset, Path(tmp))
+        todo = commands(args.preset, Path(tmp), args.epochs)
         walls: dict[str, list[float]] = {name: [] for name in todo}
         trained: dict[str, list[float]] = {name: [] for name in todo}
         for _ in range(args.repeats):

@@ -23,3 +23,15 @@ def test_native_envs_benchmark_reports_both_backends(tmp_path):
         row = result["envs"][env_id]
         assert row["native_steps_per_s"] > 0 and row["sync_steps_per_s"] > 0
         assert abs(row["ratio"] - row["native_steps_per_s"] / row["sync_steps_per_s"]) < 0.06
+
+
+def test_latency_benchmark_times_each_command_and_the_training_overhead():
+    result = run_script("latency.py", "--repeats", "1", "--epochs", "2")
+    rows = result["commands"]
+    assert {"import torch", "reinforce --help", "reinforce presets"} <= set(rows)
+    train = [row for name, row in rows.items() if name.startswith("train --preset")]
+    assert len(train) == 2
+    for row in train:  # the overhead is what the process took beyond import torch and the training
+        # (each figure is rounded to 1 ms on its own: allow two roundings)
+        assert abs(row["overhead_s"] - (row["runs_s"][0] - result["import_torch_s"] - row["training_s"])) <= 0.0021
+        assert row["process_s"] > result["import_torch_s"]
