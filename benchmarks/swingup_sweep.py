@@ -162,6 +162,8 @@ CONFIGS.update({
     "n30": N30,
     "n30-d5m": v(N30, correlated_noise_decay_steps=5_000_000),
     "n30-d10m": v(N30, correlated_noise_decay_steps=10_000_000),
+    # n30 kept its noise and still lost seeds 0, 3, 4 by 20M, seed 2 at 130: a smaller persistent push
+    "n30-c15": v(N30, correlated_noise_log_scale=-1.5),
 })
 
 
