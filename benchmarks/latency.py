@@ -2,11 +2,15 @@
 
 Each command runs `--repeats` times as a fresh `python -m reinforce ...` process (the commands take turns,
 so a slow patch of the machine hits all of them alike); the median wall seconds are reported. For
-`train`, the training's own seconds (the "in X s" of its summary line: collection and updates) are read
-from its output, and the overhead is what is left once `import torch` (timed alone, as `python -c
-"import torch"`) and the training are taken off:
+`train`, the training's own seconds (`time/wall_s` of the last row of its metrics.csv: collection and
+updates) are read back, and the overhead is what is left once `import torch` (timed alone, as
+`python -c "import torch"`) and the training are taken off:
 
     overhead = process - import torch - training
+
+The plot helper competes with training for the CPU, which the overhead books as training; so each
+train command also gets `vs_bare_process_s`, its process median minus that of the train command
+without plot and events: what those outputs cost in whole-process time.
 
     python benchmarks/latency.py --out docs/latency.json           # 7 repeats (~2 min)
     python benchmarks/latency.py --repeats 1 --preset cartpole-fast
@@ -14,8 +18,8 @@ from its output, and the overhead is what is left once `import torch` (timed alo
 from __future__ import annotations
 
 import argparse
+import csv
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import emit_json  # noqa: E402
 
-TRAINED_IN = re.compile(r"env steps in ([0-9.]+) s")
+BARE = "--no-plot --no-tensorboard"
 
 
 def commands(preset: str, run_dir: Path, epochs: int | None = None) -> dict[str, list[str]]:
@@ -39,17 +43,21 @@ def commands(preset: str, run_dir: Path, epochs: int | None = None) -> dict[str,
         "reinforce presets": ["-m", "reinforce", "presets"],
         "reinforce train (bad flag)": ["-m", "reinforce", "train", "--lr", "-1"],
         f"train --preset {preset}": [*train, str(run_dir / "full")],
-        f"train --preset {preset} --no-plot --no-tensorboard": [*train, str(run_dir / "bare"), "--no-plot", "--no-tensorboard"],
+        f"train --preset {preset} {BARE}": [*train, str(run_dir / "bare"), *BARE.split()],
     }
 
 
 def time_once(argv: list[str]) -> tuple[float, float | None]:
-    """Wall seconds of one process, and the training seconds its output states (None if it states none)."""
+    """Wall seconds of one process, and for a train command the training seconds of its run (None otherwise)."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
     wall = time.perf_counter() - started
-    found = TRAINED_IN.search(done.stdout)
-    return wall, float(found[1]) if found else None
+    if "--out" not in argv:
+        return wall, None
+    if done.returncode != 0:
+        raise SystemExit(f"latency.py: {' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    with (Path(argv[argv.index("--out") + 1]) / "metrics.csv").open(newline="") as f:
+        return wall, float(list(csv.DictReader(f))[-1]["time/wall_s"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
             overheads = [w - torch_s - t for w, t in zip(walls[name], trained[name])]
             row.update(training_s=round(train_s, 3), overhead_s=round(statistics.median(overheads), 3))
         rows[name] = row
+    bare = next(rows[name]["process_s"] for name in todo if name.endswith(BARE))
+    for name in todo:
+        if "training_s" in rows[name]:
+            rows[name]["vs_bare_process_s"] = round(rows[name]["process_s"] - bare, 3)
     emit_json({"benchmark": "latency", "python": platform.python_version(), "repeats": args.repeats,
                "import_torch_s": round(torch_s, 3), "commands": rows}, args.out)
 

@@ -160,7 +160,7 @@ def fine_grid() -> list[dict]:
 
 
 def search(seeds: list[int], grid_name: str = "first") -> list[dict]:
-    """Coarse grid over the Config options that matter for wall time; 3 seeds each."""
+    """A grid over the Config options that matter for wall time ("first", "wide" or "fine"), `seeds` each."""
     # A first, coarser pass (docs/benchmarks.md) showed: resetting every epoch forces T >= 500 (a
     # 500-step episode must fit in one rollout to be counted) and costs 5-10 s; short rollouts
     # that carry episodes over (reset_each_epoch=False), E in the hundreds and a large Adam step on
@@ -203,8 +203,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seeds = list(range(args.seeds))
     if args.search:
-        rows = search(seeds[: args.search_seeds], args.grid)
-        ok = [r for r in rows if r["in_process_s"]["solved"] == f"{args.search_seeds}/{args.search_seeds}"]
+        n = args.search_seeds  # independent of --seeds, which sizes the confirmation run
+        rows = search(list(range(n)), args.grid)
+        ok = [r for r in rows if r["in_process_s"]["solved"] == f"{n}/{n}"]
         best = min(ok, key=lambda r: r["in_process_s"]["median"]) if ok else None
         emit_json({"search": rows, "best": best}, args.out)
         return

@@ -105,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return _train_seeds(args, cfg, stop_at)
     out = args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
-    with _curve_plot(args) as plot:
+    with _curve_plot(args, out) as draw:
         train(
             cfg,
             out,
@@ -116,20 +116,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             stop_at=stop_at,
             callbacks=_callbacks(args, out),
         )
-        plot(out)
+        draw()
     return 0
 
 
 @contextlib.contextmanager
-def _curve_plot(args: argparse.Namespace) -> Iterator[Callable[[Path], None]]:
-    """Yields draw(run) -> run/curve.png (the CLI draws it; the trainer does not plot). The plotting stack
+def _curve_plot(args: argparse.Namespace, run: Path) -> Iterator[Callable[[], None]]:
+    """Yields draw() -> run/curve.png (the CLI draws it; the trainer does not plot). The plotting stack
     loads in a helper process while the body trains; if the body raises, the helper ends without drawing."""
     from reinforce.dist import runtime
 
     if not (args.plot and runtime.is_main_process()):
-        yield lambda run: None
+        yield lambda: None
         return
-    helper = BackgroundPlot.start()
+    helper = BackgroundPlot.start(run)
     try:
         yield helper.draw
     finally:
@@ -160,9 +160,9 @@ def _resume(args: argparse.Namespace) -> int:
     if seeds:
         codes, stopped = run_parallel(seeds, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _child_flags(args, stop_at))
         return _finish_seeds(run, seeds, codes, stopped)
-    with _curve_plot(args) as plot:
+    with _curve_plot(args, run) as draw:
         resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
-        plot(run)
+        draw()
     return 0
 
 
