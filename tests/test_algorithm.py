@@ -195,6 +195,8 @@ def test_correlated_noise_is_a_unit_ar1_process_and_only_for_box_actions():
         reinforce.make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), noise_steps=5.0)
     with pytest.raises(ValueError, match="correlated_noise_steps"):
         reinforce.Config(correlated_noise_steps=-1.0)
+    with pytest.raises(ValueError, match="the correlated noise, which is off: set correlated_noise_steps"):
+        reinforce.Config(correlated_noise_decay_steps=1000)
 
 
 def test_correlated_noise_fades_linearly_over_its_decay_steps():

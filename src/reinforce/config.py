@@ -196,6 +196,9 @@ def validate_config(c: Config) -> None:
     require_finite("log_std_init", c.log_std_init)
     require_finite("correlated_noise_log_scale", c.correlated_noise_log_scale)
     require_finite("correlated_noise_steps", c.correlated_noise_steps, low=0.0)
+    if c.correlated_noise_decay_steps and not c.correlated_noise_steps:
+        raise ValueError("correlated_noise_decay_steps fades the correlated noise, which is off: set correlated_noise_steps "
+                         "(its correlation time in env steps, e.g. 30) or leave the decay at 0")
     if c.head_init_gain is not None:
         require_finite("head_init_gain", c.head_init_gain)
         if c.head_init_gain < 0:
