@@ -35,3 +35,11 @@ def test_latency_benchmark_times_each_command_and_the_training_overhead():
         # (each figure is rounded to 1 ms on its own: allow two roundings)
         assert abs(row["overhead_s"] - (row["runs_s"][0] - result["import_torch_s"] - row["training_s"])) <= 0.0021
         assert row["process_s"] > result["import_torch_s"]
+
+
+def test_step_parts_benchmark_times_each_part():
+    result = run_script("step_parts.py", "--steps", "20", "--epochs", "2")
+    assert result["preset"] == "cartpole-fast" and result["num_envs"] == 384
+    assert all(result[k] > 0 for k in ("sample_us", "env_step_us", "collect_per_step_us", "update_ms"))
+    # a rollout step holds one sample and one env step, plus the collector's own work
+    assert result["collect_per_step_us"] > 0.5 * (result["sample_us"] + result["env_step_us"])
