@@ -34,7 +34,7 @@ def test_latency_benchmark_times_each_command_and_the_training_overhead():
     for row in train:  # the overhead is what the process took beyond import torch and the training
         # (each figure is rounded to 1 ms on its own: allow two roundings)
         assert abs(row["overhead_s"] - (row["runs_s"][0] - result["import_torch_s"] - row["training_s"])) <= 0.0021
-        assert row["process_s"] > result["import_torch_s"]
+        assert row["process_s"] > row["training_s"] > 0  # (one repeat: import torch alone may take longer by chance)
 
 
 def test_step_parts_benchmark_times_each_part():
