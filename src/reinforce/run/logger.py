@@ -63,6 +63,11 @@ def widen_columns(path: Path, columns: list[str]) -> None:
     """Rewrite the CSV at `path` (atomically) under the header `columns`, a superset of its own."""
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
+    _rewrite_csv(path, columns, rows)
+
+
+def _rewrite_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Replace the CSV at `path` atomically with `rows` under the header `columns` (missing cells empty)."""
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns, restval="")
     writer.writeheader()
@@ -87,11 +92,7 @@ def truncate_metrics(path: Path, epochs: int) -> int:
         keep.append(row)
     if len(keep) == len(rows):
         return 0
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(keep)
-    write_text_atomic(path, text.getvalue())
+    _rewrite_csv(path, columns, keep)
     return len(rows) - len(keep)
 
 
