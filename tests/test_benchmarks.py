@@ -43,3 +43,44 @@ def test_step_parts_benchmark_times_each_part():
     assert all(result[k] > 0 for k in ("sample_us", "env_step_us", "collect_per_step_us", "update_ms"))
     # a rollout step holds one sample and one env step, plus the collector's own work
     assert result["collect_per_step_us"] > 0.5 * (result["sample_us"] + result["env_step_us"])
+
+
+def test_time_to_target_times_a_run_to_cartpole_target(tmp_path):
+    out = tmp_path / "ttt.json"
+    result = run_script("time_to_target.py", "--algos", "ours", "--envs", "CartPole-v1", "--seeds", "1",
+                        "--max-epochs", "400", "--cap-s", "20", "--out", str(out))
+    assert json.loads(out.read_text()) == result
+    cartpole = result["envs"]["CartPole-v1"]["ours"]
+    run = cartpole["runs"][0]
+    assert run["reached"] and cartpole["reached"] == "1/1" and run["preset"] == "cartpole-fast"
+    assert run["process_s"] > run["train_s"] > 0 and cartpole["median_train_s"] == run["train_s"]
+    assert run["env_steps"] % (384 * 24) == 0  # whole epochs of the preset's rollouts
+    assert "| CartPole-v1 | 475 |" in result["table"]
+
+
+def test_time_to_target_reports_a_capped_run_as_missed():
+    result = run_script("time_to_target.py", "--algos", "ours", "--envs", "Acrobot-v1", "--seeds", "1", "--max-epochs", "2")
+    acrobot = result["envs"]["Acrobot-v1"]["ours"]
+    assert acrobot["reached"] == "0/1" and acrobot["median_process_s"] is None
+    assert acrobot["runs"][0]["last_env_steps"] == 2 * 64 * 16  # stopped by the cap, not by an error
+    assert "missed (0/1)" in result["table"]
+
+
+def test_time_to_target_counts_a_miss_as_slower_than_every_hit():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from time_to_target import Window, median_with_misses
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    hit = lambda s: {"reached": True, "train_s": s}  # noqa: E731
+    assert median_with_misses([hit(1.0), hit(3.0), {"reached": False}], "train_s") == 3.0
+    assert median_with_misses([hit(1.0), {"reached": False}, {"reached": False}], "train_s") is None
+    window = Window(target=10.0)
+    window.add([100.0] * 19)
+    assert not window.reached()  # fewer than 20 finished episodes never count
+    window.add([10.0])
+    assert window.reached()
+    window.add([-200.0])  # the oldest (100) leaves: mean (18·100 + 10 − 200) / 20 = 80.5
+    assert window.reached() and abs(sum(window.returns) / 20 - 80.5) < 1e-12
+    window.add([-1000.0] * 2)
+    assert not window.reached()

@@ -1,0 +1,299 @@
+"""Time to a target return, ours against Stable-Baselines3 A2C and PPO, side by side (issue 16).
+
+Every run is a fresh `python` process that trains until the mean return of the **last 20 finished
+training episodes** reaches the env's target (the same criterion for every algorithm: Monitor's
+episode returns for SB3, the rollout's finished episodes for ours), then exits. Per run we record:
+
+* whole-process seconds, timed from outside (interpreter start, imports, env and model construction
+  and training, until the process exits);
+* in-process seconds: training only (ours: the loop's collect + update time, `time/wall_s`; SB3: from
+  the start of `learn()`), and the env steps taken.
+
+A run that reaches no target within its caps (the algorithm's configured budget of env steps, and
+the env's wall cap) is reported as missed. Runs take turns (seed by seed: ours, A2C, PPO), each
+with one torch thread, so machine load falls on all of them alike. Per env and algorithm the table
+gives the median over seeds (a missed run counts as slower than every hit: the median is "missed"
+when half or more miss).
+
+SB3 is never a dependency of `reinforce`: give the Python of an environment that has it.
+
+    python -m venv /tmp/sb3 && /tmp/sb3/bin/pip install torch==2.13.0 stable-baselines3==2.9.2 "gymnasium[box2d,mujoco]"
+    python benchmarks/time_to_target.py --sb3-python /tmp/sb3/bin/python --envs CartPole-v1,Acrobot-v1,Pendulum-v1 \
+        --seeds 5 --out docs/time_to_target.json
+    python benchmarks/time_to_target.py --algos ours --envs CartPole-v1 --seeds 1     # ours only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+
+from common import emit_json  # noqa: E402  (benchmarks/common.py; the script's folder is on sys.path)
+
+WINDOW = 20  # finished training episodes averaged for the criterion
+
+# env id -> (target return, wall cap in seconds per run, our preset)
+ENVS: dict[str, tuple[float, float, str]] = {
+    "CartPole-v1": (475.0, 120.0, "cartpole-fast"),
+    "Acrobot-v1": (-100.0, 300.0, "acrobot-fast"),
+    "Pendulum-v1": (-200.0, 300.0, "pendulum-fast"),
+    "LunarLander-v3": (200.0, 900.0, "lunarlander"),
+    "HalfCheetah-v5": (1500.0, 1200.0, "halfcheetah-gae"),
+    "Hopper-v5": (1000.0, 1200.0, "hopper-gae"),
+}
+ALGOS = ("ours", "a2c", "ppo")
+
+_MUJOCO_PPO_NET = dict(log_std_init=-2, ortho_init=False, activation_fn="relu", net_arch=dict(pi=[256, 256], vf=[256, 256]))
+# rl-baselines3-zoo's tuned settings (rl_zoo3 2.9.2, hyperparams/a2c.yml and ppo.yml; the MuJoCo v4
+# entries for v5). ("lin", x): learning rate / clip range decayed linearly from x to 0 over n_timesteps,
+# which is also the run's cap on env steps. normalize: VecNormalize (observations and rewards, γ as set).
+ZOO: dict[tuple[str, str], dict] = {
+    ("a2c", "CartPole-v1"): dict(n_envs=8, n_timesteps=5e5, kwargs=dict(ent_coef=0.0)),
+    ("a2c", "Acrobot-v1"): dict(n_envs=16, n_timesteps=5e5, normalize=True, kwargs=dict(ent_coef=0.0)),
+    ("a2c", "Pendulum-v1"): dict(n_envs=8, n_timesteps=1e6, normalize=True, kwargs=dict(
+        ent_coef=0.0, max_grad_norm=0.5, n_steps=8, gae_lambda=0.9, vf_coef=0.4, gamma=0.9, use_rms_prop=True,
+        normalize_advantage=False, learning_rate=("lin", 7e-4), use_sde=True,
+        policy_kwargs=dict(log_std_init=-2, ortho_init=False))),
+    ("a2c", "LunarLander-v3"): dict(n_envs=8, n_timesteps=2e5, kwargs=dict(
+        gamma=0.995, n_steps=5, learning_rate=("lin", 0.00083), ent_coef=0.00001)),
+    ("a2c", "HalfCheetah-v5"): dict(n_envs=1, n_timesteps=1e6, normalize=True, kwargs={}),
+    ("a2c", "Hopper-v5"): dict(n_envs=1, n_timesteps=1e6, normalize=True, kwargs={}),
+    ("ppo", "CartPole-v1"): dict(n_envs=8, n_timesteps=1e5, kwargs=dict(
+        n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+        learning_rate=("lin", 1e-3), clip_range=("lin", 0.2))),
+    ("ppo", "Acrobot-v1"): dict(n_envs=16, n_timesteps=1e6, normalize=True, kwargs=dict(
+        n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0)),
+    ("ppo", "Pendulum-v1"): dict(n_envs=4, n_timesteps=1e5, kwargs=dict(
+        n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3, clip_range=0.2,
+        use_sde=True, sde_sample_freq=4)),
+    ("ppo", "LunarLander-v3"): dict(n_envs=16, n_timesteps=1e6, kwargs=dict(
+        n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01)),
+    ("ppo", "HalfCheetah-v5"): dict(n_envs=1, n_timesteps=1e6, normalize=True, kwargs=dict(
+        batch_size=64, n_steps=512, gamma=0.98, learning_rate=2.0633e-05, ent_coef=0.000401762, clip_range=0.1,
+        n_epochs=20, gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096, policy_kwargs=_MUJOCO_PPO_NET)),
+    ("ppo", "Hopper-v5"): dict(n_envs=1, n_timesteps=1e6, normalize=True, kwargs=dict(
+        batch_size=32, n_steps=512, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519, clip_range=0.2,
+        n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671, policy_kwargs=_MUJOCO_PPO_NET)),
+}
+
+
+class Window:
+    """The last WINDOW finished episodes' returns and whether their mean reached the target."""
+
+    def __init__(self, target: float):
+        self.target, self.returns = target, deque(maxlen=WINDOW)
+
+    def add(self, returns) -> None:
+        self.returns.extend(float(r) for r in returns)
+
+    def reached(self) -> bool:
+        return len(self.returns) == WINDOW and sum(self.returns) / WINDOW >= self.target
+
+
+# ----------------------------------------------------------------------------------- the children
+def run_ours(env_id: str, seed: int, wall_cap: float, max_epochs: int | None, **changes) -> dict:
+    """Our preset for `env_id` (with `changes` to its Config) until the target, its epochs or `wall_cap`
+    training seconds."""
+    import dataclasses
+
+    from reinforce import presets
+    from reinforce.run.build import build
+    from reinforce.run.callbacks import Callback
+
+    target, _, preset = ENVS[env_id]
+    cfg = dataclasses.replace(presets.preset(preset), seed=seed, num_threads=1, **changes)
+    if max_epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=min(cfg.epochs, max_epochs))
+    t0 = time.perf_counter()
+    env, _, agent = build(cfg)
+    build_s = time.perf_counter() - t0
+    window, hit = Window(target), {}
+
+    class UntilTarget(Callback):
+        def on_rollout_end(self, batch) -> None:
+            window.add(batch.episode_returns.tolist())
+
+        def on_update_end(self, metrics) -> bool:
+            if window.reached():
+                hit.update(train_s=metrics["time/wall_s"], env_steps=int(metrics["time/env_steps"]))
+                return False
+            return metrics["time/wall_s"] < wall_cap
+
+    try:
+        agent.learn(cfg.epochs, callback=UntilTarget())
+    finally:
+        env.close()
+    return {"reached": bool(hit), **hit, "build_s": build_s, "preset": preset,
+            "last_env_steps": int(agent.env_steps), "last_train_s": agent.wall_s}
+
+
+def _zoo_value(value):
+    if isinstance(value, tuple) and value[0] == "lin":
+        start = value[1]
+        return lambda progress_remaining: start * progress_remaining
+    return value
+
+
+def run_sb3(algo: str, env_id: str, seed: int, wall_cap: float, max_steps: int | None) -> dict:
+    """SB3 `algo` with rl-zoo's settings for `env_id` until the target, its budget or `wall_cap`."""
+    import torch
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    zoo = ZOO[(algo, env_id)]
+    kwargs = {k: _zoo_value(v) for k, v in zoo["kwargs"].items()}
+    if "policy_kwargs" in kwargs:
+        kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"])
+        if kwargs["policy_kwargs"].get("activation_fn") == "relu":
+            kwargs["policy_kwargs"]["activation_fn"] = torch.nn.ReLU
+    target = ENVS[env_id][0]
+    t0 = time.perf_counter()
+    env = make_vec_env(env_id, n_envs=zoo["n_envs"], seed=seed)  # Monitor inside: raw episode returns
+    if zoo.get("normalize"):
+        env = VecNormalize(env, gamma=zoo["kwargs"].get("gamma", 0.99))
+    model = (A2C if algo == "a2c" else PPO)("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    build_s = time.perf_counter() - t0
+    window, hit = Window(target), {}
+
+    class UntilTarget(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.t0 = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            window.add(info["episode"]["r"] for info in self.locals.get("infos", []) if "episode" in info)
+            elapsed = time.perf_counter() - self.t0
+            if window.reached():
+                hit.update(train_s=elapsed, env_steps=int(self.num_timesteps))
+                return False
+            return elapsed < wall_cap
+
+    budget = int(zoo["n_timesteps"])  # the schedules decay over the zoo's budget, whatever the cap
+    cb = UntilTarget()
+    model.learn(budget if max_steps is None else min(budget, max_steps), callback=cb)
+    env.close()
+    return {"reached": bool(hit), **hit, "build_s": build_s, "last_env_steps": int(model.num_timesteps),
+            "last_train_s": time.perf_counter() - cb.t0}
+
+
+def child(args) -> None:
+    if args.child == "ours":
+        result = run_ours(args.env_id, args.seed, args.cap_s, args.max_epochs)
+    else:
+        result = run_sb3(args.child, args.env_id, args.seed, args.cap_s, args.max_steps)
+    print(json.dumps(result), flush=True)
+
+
+# ------------------------------------------------------------------------------------- the parent
+def one_run(python: str, algo: str, env_id: str, seed: int, cap_s: float, small: dict) -> dict:
+    cmd = [python, os.path.abspath(__file__), "--child", algo, "--env-id", env_id, "--seed", str(seed), "--cap-s", str(cap_s)]
+    for flag, value in small.items():
+        if value is not None:
+            cmd += [flag, str(value)]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=cap_s * 2 + 300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process_s = time.perf_counter() - t0
+    if out.returncode != 0:
+        return {"seed": seed, "reached": False, "error": out.stderr.strip().splitlines()[-1:] or ["exit %d" % out.returncode]}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["reached"]:
+        result["process_s"] = process_s
+    return {"seed": seed, **result}
+
+
+def median_with_misses(runs: list[dict], key: str) -> float | None:
+    """The median over all runs where a miss counts as +inf; None ("missed") if that median is a miss."""
+    values = sorted(r[key] if r.get("reached") else float("inf") for r in runs)
+    m = statistics.median(values) if values else float("inf")
+    return None if m == float("inf") else m
+
+
+def summarize(runs: list[dict]) -> dict:
+    return {
+        "reached": f"{sum(bool(r.get('reached')) for r in runs)}/{len(runs)}",
+        "median_process_s": median_with_misses(runs, "process_s"),
+        "median_train_s": median_with_misses(runs, "train_s"),
+        "median_env_steps": median_with_misses(runs, "env_steps"),
+        "runs": runs,
+    }
+
+
+def table(result: dict) -> str:
+    """The markdown table docs/benchmarks.md quotes: one row per env, whole-process medians and ratios."""
+    def cell(s: dict | None, key: str, fmt: str) -> str:
+        if s is None:
+            return "—"
+        value = s[key]
+        return f"missed ({s['reached']})" if value is None else fmt.format(value) + f" ({s['reached']})"
+
+    lines = ["| env | target | ours: process s | ours: train s | ours: env steps | A2C: process s | A2C: env steps "
+             "| PPO: process s | PPO: env steps | faster SB3 ÷ ours (process) |", "|" + " --- |" * 10]
+    for env_id, row in result["envs"].items():
+        ours, a2c, ppo = row.get("ours"), row.get("a2c"), row.get("ppo")
+        sb3 = [s["median_process_s"] for s in (a2c, ppo) if s and s["median_process_s"] is not None]
+        ratio = "—"
+        if ours and ours["median_process_s"] is not None and sb3:
+            ratio = f"{min(sb3) / ours['median_process_s']:.2f}×"
+        elif ours and ours["median_process_s"] is None and sb3:
+            ratio = "ours missed"
+        lines.append(f"| {env_id} | {row['target']:g} | {cell(ours, 'median_process_s', '{:.1f}')} "
+                     f"| {cell(ours, 'median_train_s', '{:.2f}')} | {cell(ours, 'median_env_steps', '{:,.0f}')} "
+                     f"| {cell(a2c, 'median_process_s', '{:.1f}')} | {cell(a2c, 'median_env_steps', '{:,.0f}')} "
+                     f"| {cell(ppo, 'median_process_s', '{:.1f}')} | {cell(ppo, 'median_env_steps', '{:,.0f}')} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--envs", default=",".join(ENVS), help=f"comma-separated, from: {', '.join(ENVS)}")
+    ap.add_argument("--algos", default=",".join(ALGOS), help="comma-separated, from: ours, a2c, ppo")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--sb3-python", default=sys.executable, help="the Python of an environment with stable-baselines3")
+    ap.add_argument("--cap-s", type=float, default=None, help="wall cap per run in training seconds (default: the env's)")
+    ap.add_argument("--max-epochs", type=int, default=None, help="cap our epochs (smoke tests)")
+    ap.add_argument("--max-steps", type=int, default=None, help="cap SB3's env steps (smoke tests)")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--child", choices=ALGOS, help=argparse.SUPPRESS)
+    ap.add_argument("--env-id", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+    envs, algos = args.envs.split(","), args.algos.split(",")
+    for name in envs:
+        if name not in ENVS:
+            ap.error(f"unknown env {name!r}; choose from {', '.join(ENVS)}")
+    for name in algos:
+        if name not in ALGOS:
+            ap.error(f"unknown algorithm {name!r}; choose from {', '.join(ALGOS)}")
+    runs: dict[tuple[str, str], list[dict]] = {(e, a): [] for e in envs for a in algos}
+    for env_id in envs:
+        cap = args.cap_s if args.cap_s is not None else ENVS[env_id][1]
+        for seed in range(args.seeds):
+            for algo in algos:  # taking turns: load drifts over all algorithms alike
+                python = sys.executable if algo == "ours" else args.sb3_python
+                small = {"--max-epochs": args.max_epochs} if algo == "ours" else {"--max-steps": args.max_steps}
+                run = one_run(python, algo, env_id, seed, cap, small)
+                print(json.dumps({"env": env_id, "algo": algo, **run}), file=sys.stderr, flush=True)
+                runs[(env_id, algo)].append(run)
+    result = {
+        "criterion": f"mean return of the last {WINDOW} finished training episodes >= the target",
+        "threads": 1,
+        "loadavg": os.getloadavg(),
+        "envs": {e: {"target": ENVS[e][0], "cap_s": args.cap_s or ENVS[e][1], "our_preset": ENVS[e][2],
+                     **{a: summarize(runs[(e, a)]) for a in algos}} for e in envs},
+    }
+    result["table"] = table(result)
+    emit_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
