@@ -21,6 +21,7 @@ SB3 is never a dependency of `reinforce`: give the Python of an environment that
     python benchmarks/time_to_target.py --sb3-python /tmp/sb3/bin/python --envs CartPole-v1,Acrobot-v1,Pendulum-v1 \
         --seeds 5 --out docs/time_to_target.json
     python benchmarks/time_to_target.py --algos ours --envs CartPole-v1 --seeds 1     # ours only
+    python benchmarks/time_to_target.py --merge classic.json lunar.json --out docs/time_to_target.json
 """
 from __future__ import annotations
 
@@ -226,29 +227,49 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
+def _ratio(ours: dict | None, sb3: list[dict | None], key: str) -> str:
+    """The faster SB3 median over ours for `key` ("—" without both, "ours missed" when ours did)."""
+    theirs = [s[key] for s in sb3 if s and s[key] is not None]
+    if not ours or not theirs:
+        return "—"
+    return "ours missed" if ours[key] is None else f"{min(theirs) / ours[key]:.1f}×"
+
+
 def table(result: dict) -> str:
-    """The markdown table docs/benchmarks.md quotes: one row per env, whole-process medians and ratios."""
+    """The markdown table docs/benchmarks.md quotes: one row per env, medians over seeds and the ratios
+    of the faster SB3 algorithm's median to ours (whole process, and training alone)."""
     def cell(s: dict | None, key: str, fmt: str) -> str:
         if s is None:
             return "—"
         value = s[key]
         return f"missed ({s['reached']})" if value is None else fmt.format(value) + f" ({s['reached']})"
 
-    lines = ["| env | target | ours: process s | ours: train s | ours: env steps | A2C: process s | A2C: env steps "
-             "| PPO: process s | PPO: env steps | faster SB3 ÷ ours (process) |", "|" + " --- |" * 10]
+    lines = ["| env | target | ours: process s | ours: train s | ours: env steps | A2C: process s | A2C: train s "
+             "| A2C: env steps | PPO: process s | PPO: train s | PPO: env steps | faster SB3 ÷ ours: process "
+             "| faster SB3 ÷ ours: train |", "|" + " --- |" * 13]
     for env_id, row in result["envs"].items():
         ours, a2c, ppo = row.get("ours"), row.get("a2c"), row.get("ppo")
-        sb3 = [s["median_process_s"] for s in (a2c, ppo) if s and s["median_process_s"] is not None]
-        ratio = "—"
-        if ours and ours["median_process_s"] is not None and sb3:
-            ratio = f"{min(sb3) / ours['median_process_s']:.2f}×"
-        elif ours and ours["median_process_s"] is None and sb3:
-            ratio = "ours missed"
-        lines.append(f"| {env_id} | {row['target']:g} | {cell(ours, 'median_process_s', '{:.1f}')} "
-                     f"| {cell(ours, 'median_train_s', '{:.2f}')} | {cell(ours, 'median_env_steps', '{:,.0f}')} "
-                     f"| {cell(a2c, 'median_process_s', '{:.1f}')} | {cell(a2c, 'median_env_steps', '{:,.0f}')} "
-                     f"| {cell(ppo, 'median_process_s', '{:.1f}')} | {cell(ppo, 'median_env_steps', '{:,.0f}')} | {ratio} |")
+        cells = [env_id, f"{row['target']:g}"]
+        for s in (ours, a2c, ppo):
+            cells += [cell(s, "median_process_s", "{:.1f}"), cell(s, "median_train_s", "{:.2f}"),
+                      cell(s, "median_env_steps", "{:,.0f}")]
+        cells += [_ratio(ours, [a2c, ppo], "median_process_s"), _ratio(ours, [a2c, ppo], "median_train_s")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def merge(paths: list[str]) -> dict:
+    """One result from several runs' JSON (e.g. the classic envs and LunarLander run apart): their envs
+    side by side, each with its own load average; the table recomputed."""
+    result: dict = {"criterion": None, "threads": 1, "envs": {}, "loadavg": {}}
+    for path in paths:
+        with open(path) as f:
+            part = json.load(f)
+        result["criterion"] = part["criterion"]
+        result["envs"].update(part["envs"])
+        result["loadavg"].update({env_id: part["loadavg"] for env_id in part["envs"]})
+    result["table"] = table(result)
+    return result
 
 
 def main() -> None:
@@ -260,6 +281,7 @@ def main() -> None:
     ap.add_argument("--cap-s", type=float, default=None, help="wall cap per run in training seconds (default: the env's)")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap our epochs (smoke tests)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap SB3's env steps (smoke tests)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine earlier runs' JSON into one (no training)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", choices=ALGOS, help=argparse.SUPPRESS)
     ap.add_argument("--env-id", help=argparse.SUPPRESS)
@@ -267,6 +289,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         return child(args)
+    if args.merge:
+        return emit_json(merge(args.merge), args.out)
     envs, algos = args.envs.split(","), args.algos.split(",")
     for name in envs:
         if name not in ENVS:
