@@ -84,3 +84,24 @@ def test_time_to_target_counts_a_miss_as_slower_than_every_hit():
     assert window.reached() and abs(sum(window.returns) / 20 - 80.5) < 1e-12
     window.add([-1000.0] * 2)
     assert not window.reached()
+
+
+def test_time_to_target_merge_puts_runs_made_apart_in_one_table(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from time_to_target import merge, summarize
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    hit = lambda s, steps: {"reached": True, "process_s": s + 1.5, "train_s": s, "env_steps": steps}  # noqa: E731
+    parts = []
+    for env_id, target, ours, ppo in (("CartPole-v1", 475.0, 0.2, 6.0), ("LunarLander-v3", 200.0, 30.0, 500.0)):
+        part = {"criterion": "c", "loadavg": [1.0, 1.0, 1.0],
+                "envs": {env_id: {"target": target, "ours": summarize([hit(ours, 100)]), "ppo": summarize([hit(ppo, 10)])}}}
+        path = tmp_path / f"{env_id}.json"
+        path.write_text(json.dumps(part))
+        parts.append(str(path))
+    merged = merge(parts)
+    assert list(merged["envs"]) == ["CartPole-v1", "LunarLander-v3"]
+    rows = merged["table"].splitlines()[2:]
+    assert rows[0].startswith("| CartPole-v1 | 475 |") and rows[0].endswith(f"| {7.5 / 1.7:.1f}× | {6.0 / 0.2:.1f}× |")
+    assert rows[1].endswith(f"| {501.5 / 31.5:.1f}× | {500 / 30:.1f}× |")
