@@ -259,15 +259,21 @@ def table(result: dict) -> str:
 
 
 def merge(paths: list[str]) -> dict:
-    """One result from several runs' JSON (e.g. the classic envs and LunarLander run apart): their envs
-    side by side, each with its own load average; the table recomputed."""
+    """One result from several runs' JSON (e.g. the classic envs and LunarLander run apart, or one env's
+    seeds split over two runs): the runs of an env and algorithm pooled and summarised again, each env
+    with the load averages of its runs; the table recomputed."""
     result: dict = {"criterion": None, "threads": 1, "envs": {}, "loadavg": {}}
     for path in paths:
         with open(path) as f:
             part = json.load(f)
         result["criterion"] = part["criterion"]
-        result["envs"].update(part["envs"])
-        result["loadavg"].update({env_id: part["loadavg"] for env_id in part["envs"]})
+        for env_id, row in part["envs"].items():
+            merged = result["envs"].setdefault(env_id, {k: v for k, v in row.items() if k not in ALGOS})
+            for algo in ALGOS:
+                if algo in row:
+                    earlier = merged[algo]["runs"] if algo in merged else []
+                    merged[algo] = summarize(earlier + row[algo]["runs"])
+            result["loadavg"].setdefault(env_id, []).append(part["loadavg"])
     result["table"] = table(result)
     return result
 
@@ -277,6 +283,7 @@ def main() -> None:
     ap.add_argument("--envs", default=",".join(ENVS), help=f"comma-separated, from: {', '.join(ENVS)}")
     ap.add_argument("--algos", default=",".join(ALGOS), help="comma-separated, from: ours, a2c, ppo")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--sb3-python", default=sys.executable, help="the Python of an environment with stable-baselines3")
     ap.add_argument("--cap-s", type=float, default=None, help="wall cap per run in training seconds (default: the env's)")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap our epochs (smoke tests)")
@@ -301,7 +308,7 @@ def main() -> None:
     runs: dict[tuple[str, str], list[dict]] = {(e, a): [] for e in envs for a in algos}
     for env_id in envs:
         cap = args.cap_s if args.cap_s is not None else ENVS[env_id][1]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for algo in algos:  # taking turns: load drifts over all algorithms alike
                 python = sys.executable if algo == "ours" else args.sb3_python
                 small = {"--max-epochs": args.max_epochs} if algo == "ours" else {"--max-steps": args.max_steps}

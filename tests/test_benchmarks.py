@@ -100,8 +100,15 @@ def test_time_to_target_merge_puts_runs_made_apart_in_one_table(tmp_path):
         path = tmp_path / f"{env_id}.json"
         path.write_text(json.dumps(part))
         parts.append(str(path))
-    merged = merge(parts)
+    more = {"criterion": "c", "loadavg": [2.0, 2.0, 2.0],  # two more LunarLander seeds, run apart
+            "envs": {"LunarLander-v3": {"target": 200.0, "ours": summarize([hit(10.0, 90), hit(50.0, 300)]),
+                                        "ppo": summarize([hit(400.0, 9), hit(600.0, 11)])}}}
+    (tmp_path / "more.json").write_text(json.dumps(more))
+    merged = merge(parts + [str(tmp_path / "more.json")])
     assert list(merged["envs"]) == ["CartPole-v1", "LunarLander-v3"]
+    lunar = merged["envs"]["LunarLander-v3"]
+    assert lunar["ours"]["reached"] == "3/3" and lunar["ours"]["median_train_s"] == 30.0  # of 10, 30, 50
+    assert lunar["ppo"]["median_train_s"] == 500.0 and len(merged["loadavg"]["LunarLander-v3"]) == 2
     rows = merged["table"].splitlines()[2:]
     assert rows[0].startswith("| CartPole-v1 | 475 |") and rows[0].endswith(f"| {7.5 / 1.7:.1f}× | {6.0 / 0.2:.1f}× |")
     assert rows[1].endswith(f"| {501.5 / 31.5:.1f}× | {500 / 30:.1f}× |")
