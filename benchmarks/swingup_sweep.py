@@ -138,6 +138,8 @@ CONFIGS.update({
     # LunarLander learned ~3x faster per env step from 32-step rollouts than from 128 (issue 16's time to
     # target): twice the updates per sample here too (64 envs x 32 steps).
     "s-h01-ls-2-e003-t32": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003, steps_per_rollout=32),
+    # A faster value fit (value lr 1e-2) made Acrobot and LunarLander learn from far fewer steps (issue 16).
+    "s-h01-ls-2-e003-v1e2": v(S, head_init_gain=0.01, log_std_init=-2.0, entropy_coef=0.003, value_lr=1e-2),
 })
 
 # The crash is decided in the first ~2M steps (seeds 3 and 4 of e003 are on it by then and never leave), so
