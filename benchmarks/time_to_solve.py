@@ -95,41 +95,13 @@ def summarize(runs: list[dict], key: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- SB3
-def sb3_run(algo: str, seed: int, max_steps: int = 500_000) -> dict:
-    """SB3 with rl-zoo's CartPole-v1 hyperparameters; solved when the last 20 training episodes
-    average >= 475 (Monitor episode returns). Times learn() only."""
-    import gymnasium as gym
-    from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
+def sb3_run(algo: str, seed: int) -> dict:
+    """SB3 `algo` with rl-zoo's CartPole-v1 settings until the last 20 training episodes average >= 475:
+    `time_to_target.run_sb3` (the zoo's budget as the cap, learn() timed)."""
+    from time_to_target import run_sb3
 
-    class Solved(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.returns: list[float] = []
-            self.hit: dict = {}
-
-        def _on_step(self) -> bool:
-            for info in self.locals.get("infos", []):
-                if "episode" in info:
-                    self.returns.append(info["episode"]["r"])
-            if len(self.returns) >= MIN_EPISODES and sum(self.returns[-MIN_EPISODES:]) / MIN_EPISODES >= THRESHOLD:
-                self.hit = {"env_steps": self.num_timesteps, "wall_s": time.perf_counter() - self.t0}
-                return False
-            return True
-
-    del gym
-    if algo == "ppo":  # rl-zoo hyperparams/ppo.yml CartPole-v1
-        env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-        model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
-                    ent_coef=0.0, learning_rate=lambda f: 0.001 * f, clip_range=lambda f: 0.2 * f, seed=seed, device="cpu")
-    else:  # rl-zoo hyperparams/a2c.yml CartPole-v1
-        env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-        model = A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
-    cb = Solved()
-    cb.t0 = time.perf_counter()
-    model.learn(max_steps, callback=cb)
-    return {"solved": bool(cb.hit), **cb.hit}
+    run = run_sb3(algo, "CartPole-v1", seed, wall_cap=600.0, max_steps=None)
+    return {"solved": run["reached"], **({"env_steps": run["env_steps"], "wall_s": run["train_s"]} if run["reached"] else {})}
 
 
 # -------------------------------------------------------------------------------------- search
