@@ -37,6 +37,18 @@ def test_latency_benchmark_times_each_command_and_the_training_overhead():
         assert row["process_s"] > row["training_s"] > 0  # (one repeat: import torch alone may take longer by chance)
 
 
+def test_graphed_benchmark_runs_both_modes_side_by_side(tmp_path):
+    out = tmp_path / "graphed.json"
+    result = run_script("graphed.py", "--quick", "--device", "cpu", "--out", str(out))
+    assert json.loads(out.read_text()) == result and result["device"] == "cpu"
+    assert [(r["mode"], r["seed"]) for r in result["solve"]] == [("off", 0), ("on", 0), ("off", 1), ("on", 1)]
+    assert all(r["capture_s"] is None for r in result["solve"])  # CPU: nothing is captured
+    cells = {(r["env"], r["num_envs"], r["mode"]): r for r in result["throughput"]}
+    assert set(cells) == {(e, n, m) for e, n in (("cartpole", 256), ("swingup", 64)) for m in ("off", "on")}
+    ratio = result["summary"]["graphed_over_eager"]["cartpole/E=256"]
+    assert ratio == cells[("cartpole", 256, "on")]["steps_per_s"] / cells[("cartpole", 256, "off")]["steps_per_s"]
+
+
 def test_step_parts_benchmark_times_each_part():
     result = run_script("step_parts.py", "--steps", "20", "--epochs", "2")
     assert result["preset"] == "cartpole-fast" and result["num_envs"] == 384

@@ -114,10 +114,14 @@ class PolicyGradient:
     # -- the steps of an epoch -------------------------------------------------------------------
     def collect(self) -> Batch:
         """Run the policy for T steps in every env: tensors shaped (T, E, ...)."""
-        decay = self.options.correlated_noise_decay_steps
-        if decay:  # the batch stores the scaled noise, so the loss sees the scale the actions were drawn with
-            self.collector.noise_gain = max(0.0, 1.0 - self.env_steps / decay)
+        if self.options.correlated_noise_decay_steps:  # the batch stores the scaled noise: the loss sees its scale
+            self.collector.noise_gain.fill_(self.noise_gain())
         return self.collector.collect()
+
+    def noise_gain(self) -> float:
+        """What the correlated noise ξ is scaled by now: 1 decaying linearly to 0 over `correlated_noise_decay_steps`."""
+        decay = self.options.correlated_noise_decay_steps
+        return max(0.0, 1.0 - self.env_steps / decay) if decay else 1.0
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of observations (..., obs_dim) as the policy sees them (normalised when it normalises)."""
@@ -198,31 +202,50 @@ class PolicyGradient:
     def step(self, batch: Batch) -> dict[str, torch.Tensor | int]:
         """`update` with the metrics left as tensors on the device (one host sync: the loss check)."""
         self._apply_lr_schedule()
-        batch = self.with_targets(batch)
-        loss, entropy = self._loss_and_entropy(batch)
+        batch, loss, entropy = self.targets_and_loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(self._diagnose_nonfinite(batch, loss))
+        learned = self.descend(batch, loss)
+        episodes = (batch.episode_returns.double().sum(), batch.episode_lengths.double().sum(),
+                    batch.episode_returns.new_full((), batch.episode_returns.numel(), dtype=torch.float64))
+        return self.finish_epoch(batch, episodes, {**learned, "train/loss": loss.detach(), "train/entropy": entropy.detach()})
+
+    def targets_and_loss(self, batch: Batch) -> tuple[Batch, torch.Tensor, torch.Tensor]:
+        """The batch with its weights (and value targets), the loss and the mean entropy: no host sync."""
+        batch = self.with_targets(batch)
+        loss, entropy = self._loss_and_entropy(batch)
+        return batch, loss, entropy
+
+    def descend(self, batch: Batch, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The policy step on `loss`, the value fit, the normaliser update (no host sync); returns the
+        gradient norm and the value loss as device tensors."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.reducer.average_gradients(self.policy.parameters(), "policy")
         max_norm = self.options.max_grad_norm if self.options.max_grad_norm is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
         self.optimizer.step()
-        extra = {}
+        learned = {"train/grad_norm": grad_norm.detach()}
         if self.value_fn is not None:
-            extra["train/value_loss"] = self.fit_value(batch)
+            learned["train/value_loss"] = self.fit_value(batch)
         if self.policy.obs_normalizer is not None:
             # After the step: the rollout and its loss both used the same (frozen) statistics.
             self.policy.obs_normalizer.update(batch.obs, self.reducer)
+        return learned
+
+    def finish_epoch(self, batch: Batch, episodes: tuple[torch.Tensor, ...], train: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | int]:
+        """The epoch's metrics (tensors) from the batch, the (return sum, length sum, count) of its finished
+        episodes and the update's `train/` tensors; advances the epoch and step counters."""
+        lr = self.optimizer.param_groups[0]["lr"]
         metrics = {
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
-            **self._rollout_metrics(batch),
-            "train/loss": self._job_mean(loss.detach()),
-            "train/entropy": self._job_mean(entropy.detach()),
-            "train/lr": torch.tensor(self.optimizer.param_groups[0]["lr"]),
-            "train/grad_norm": grad_norm.detach(),
-            **{k: self._job_mean(v) for k, v in extra.items()},
+            **self._rollout_metrics(batch, episodes),
+            "train/loss": self._job_mean(train["train/loss"]),
+            "train/entropy": self._job_mean(train["train/entropy"]),
+            "train/lr": lr.detach().clone() if isinstance(lr, torch.Tensor) else torch.tensor(lr),
+            "train/grad_norm": train["train/grad_norm"],
+            **({"train/value_loss": self._job_mean(train["train/value_loss"])} if "train/value_loss" in train else {}),
         }
         self.epoch += 1
         self.env_steps = metrics["time/env_steps"]
@@ -246,19 +269,10 @@ class PolicyGradient:
     def _job_mean(self, value: torch.Tensor) -> torch.Tensor:
         return self.reducer.sum(value.double()) / self.reducer.world_size
 
-    def _rollout_metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Episode statistics of the job's batch, from sums (episode means weighted by episode counts)."""
-        sums = self.reducer.sum(
-            torch.stack(
-                [
-                    batch.episode_returns.double().sum(),
-                    batch.episode_lengths.double().sum(),
-                    torch.tensor(float(batch.episode_returns.numel()), dtype=torch.float64, device=self.device),
-                    batch.rewards.double().sum(),
-                    batch.dones.double().sum(),
-                ]
-            )
-        )
+    def _rollout_metrics(self, batch: Batch, episodes: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """Episode statistics of the job's batch, from sums (episode means weighted by episode counts);
+        `episodes`: this process's (return sum, length sum, count) of finished episodes, float64."""
+        sums = self.reducer.sum(torch.stack([*episodes, batch.rewards.double().sum(), batch.dones.double().sum()]))
         ret_sum, len_sum, episodes, reward_sum, dones = sums
         nan = torch.full_like(episodes, float("nan"))
         return {
@@ -283,24 +297,34 @@ class PolicyGradient:
         )
 
     # -- state -----------------------------------------------------------------------------------
-    def _apply_lr_schedule(self) -> None:
+    def lr_now(self) -> float | None:
+        """The policy's learning rate for the coming update under the schedule; None when it stays as set."""
         if self.options.lr_schedule == "linear" and self.schedule_epochs:
-            fraction = max(0.0, 1.0 - self.epoch / self.schedule_epochs)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.options.lr * fraction
+            return self.options.lr * max(0.0, 1.0 - self.epoch / self.schedule_epochs)
+        return None
+
+    def _apply_lr_schedule(self) -> None:
+        lr = self.lr_now()
+        if lr is None:
+            return
+        for group in self.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):  # a captured update's device lr (run/graphed.py): filled in place
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
 
     def state_dict(self) -> dict:
         """Everything the learner needs to continue exactly: weights, optimisers, counters."""
         state = {
             "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": _portable(self.optimizer.state_dict()),
             "epoch": self.epoch,
             "env_steps": self.env_steps,
             "schedule_epochs": self.schedule_epochs,
         }
         if self.value_fn is not None:
             state["value_fn"] = self.value_fn.state_dict()
-            state["value_optimizer"] = self.value_optimizer.state_dict()
+            state["value_optimizer"] = _portable(self.value_optimizer.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -311,3 +335,10 @@ class PolicyGradient:
             self.value_optimizer.load_state_dict(state["value_optimizer"])
         self.epoch, self.env_steps = int(state["epoch"]), int(state["env_steps"])
         self.schedule_epochs = state["schedule_epochs"]
+
+
+def _portable(optimizer_state: dict) -> dict:
+    """An Adam state_dict as the eager path keeps it: a float lr and capturable off (a graphed run's device lr
+    and capturable flag would tie the checkpoint to a GPU)."""
+    groups = [{**g, "lr": float(g["lr"]), "capturable": False} for g in optimizer_state["param_groups"]]
+    return {**optimizer_state, "param_groups": groups}

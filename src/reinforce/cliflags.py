@@ -22,7 +22,7 @@ from reinforce import presets
 from reinforce.config import Config
 
 FLAG_NAMES = {"env_id": "--env"}  # spellings kept from before flags were generated
-METAVARS = {"env_id": "ID", "device": "DEVICE", "backend": "BACKEND"}
+METAVARS = {"env_id": "ID", "device": "DEVICE", "backend": "BACKEND", "cuda_graph": "auto|on|off"}
 
 
 def field_docs(cls: type) -> dict[str, str]:

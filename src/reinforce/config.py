@@ -28,6 +28,7 @@ else:  # pragma: no cover
 
 
 BACKENDS = ("auto", "native", "sync", "async", "envpool")
+CUDA_GRAPH_MODES = ("auto", "on", "off")
 RETURN_FORMS = ("reward_to_go", "total")
 BASELINES = ("none", "mean", "value", "gae")
 LR_SCHEDULES = ("constant", "linear")
@@ -138,6 +139,9 @@ class Config(ReinforceOptions):
     """Torch intra-op threads on CPU: a count (1 measured fastest here: small tensors, shared cores), "auto" (time 1, 2
     and all cores on the first epochs, keep the fastest; the count changes float sums' order, so runs are then
     bit-reproducible only where the same count wins) or None (torch's default)."""
+    cuda_graph: str = "auto"
+    """Each epoch (rollout and update) captured once as a CUDA graph and replayed (reinforce.run.graphed): auto (on
+    CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -207,6 +211,7 @@ def validate_config(c: Config) -> None:
     if c.seed > MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {c.seed!r}")
     _choice("backend", c.backend, BACKENDS)
+    _choice("cuda_graph", c.cuda_graph, CUDA_GRAPH_MODES)
     _choice("encoder", c.encoder, ENCODERS)
     if not isinstance(c.wrappers, tuple):
         raise ValueError(f"wrappers must be a list of wrapper names, got {c.wrappers!r}")

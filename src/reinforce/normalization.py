@@ -35,7 +35,7 @@ class ObsNormalizer(nn.Module):
         self.count.copy_(total)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.count == 0:
-            return obs
         scale = (self.var + self.eps).rsqrt().to(obs.dtype)
-        return ((obs - self.mean.to(obs.dtype)) * scale).clamp(-self.clip, self.clip)
+        normalized = ((obs - self.mean.to(obs.dtype)) * scale).clamp(-self.clip, self.clip)
+        # a selection, not `if count == 0`: no host sync, so a CUDA graph can hold it (run/graphed.py)
+        return torch.where(self.count > 0, normalized, obs)

@@ -46,7 +46,7 @@ def leave_one_env_out_mean(weights_TE: torch.Tensor, reducer: Reducer = LOCAL) -
     """
     T, E = weights_TE.shape
     per_env_E = weights_TE.double().sum(0)
-    totals = reducer.sum(torch.stack([per_env_E.sum(), per_env_E.new_tensor(float(E))]))
+    totals = reducer.sum(torch.stack([per_env_E.sum(), per_env_E.new_full((), float(E))]))
     job_sum, job_envs = totals[0], totals[1]
     others = (job_sum - per_env_E) / (T * (job_envs - 1).clamp_min(1))
     return torch.where(job_envs > 1, others, job_sum / T).to(weights_TE.dtype).unsqueeze(0)
@@ -55,7 +55,7 @@ def leave_one_env_out_mean(weights_TE: torch.Tensor, reducer: Reducer = LOCAL) -
 def normalize(weights: torch.Tensor, reducer: Reducer = LOCAL, eps: float = 1e-8) -> torch.Tensor:
     """Zero mean, unit (unbiased) std over the job's batch; fewer than two weights are left as they are."""
     w = weights.double()
-    sums = reducer.sum(torch.stack([w.new_tensor(float(w.numel())), w.sum(), w.square().sum()]))
+    sums = reducer.sum(torch.stack([w.new_full((), float(w.numel())), w.sum(), w.square().sum()]))
     count, mean = sums[0], sums[1] / sums[0]
     std = ((sums[2] - count * mean**2) / (count - 1).clamp_min(1)).clamp_min(0).sqrt()
     return torch.where(count > 1, (w - mean) / (std + eps), w).to(weights.dtype)
@@ -68,7 +68,7 @@ def batch_moments(x_ND: torch.Tensor, shift_D: torch.Tensor, reducer: Reducer = 
     variance does not drown in the square of a large mean.
     """
     d = x_ND.double() - shift_D
-    n = d.new_tensor([float(d.shape[0])])
+    n = d.new_full((1,), float(d.shape[0]))
     sums = reducer.sum(torch.cat([n, d.sum(0), d.square().sum(0)]))
     D = shift_D.shape[0]
     count = sums[0]

@@ -101,7 +101,9 @@ class RolloutCollector:
         self.obs_E: torch.Tensor | None = None
         self.mask_E: torch.Tensor | None = None  # (E, n) bool: the actions allowed at obs_E, None without masks
         self.noise_E: torch.Tensor | None = None  # (E, act_dim): the last ξ of a policy with correlated noise
-        self.noise_gain = 1.0  # what ξ is multiplied by before the policy reads it (a decay schedule sets it)
+        # what ξ is multiplied by before the policy reads it (a decay schedule fills it): a 0-dim device tensor,
+        # so a captured rollout (run/graphed.py) reads the current value on every replay
+        self.noise_gain = torch.ones((), device=self.device)
         self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
@@ -148,6 +150,16 @@ class RolloutCollector:
 
     @torch.no_grad()
     def collect(self) -> Batch:
+        """The next rollout, with the returns and lengths of the episodes that ended in it."""
+        batch, return_TE, length_TE = self.rollout()
+        dones_TE = batch.dones
+        batch.episode_returns, batch.episode_lengths = return_TE[dones_TE], length_TE[dones_TE]
+        return batch
+
+    @torch.no_grad()
+    def rollout(self) -> tuple[Batch, torch.Tensor, torch.Tensor]:
+        """The next rollout without a host sync: the Batch (its episode lists left empty), and each env's
+        running episode return and length after step t, (T, E), read where `batch.dones`."""
         if self.obs_E is None or self.reset_each_epoch:
             self.reset()
         T, E = self.steps, self.env.num_envs
@@ -213,17 +225,18 @@ class RolloutCollector:
                 mask_E = torch.ones_like(mask_E) if next_mask_E is None and mask_E is not None else next_mask_E
 
         self.obs_E, self.mask_E = obs_E, mask_E
-        dones_TE = terminated_TE | truncated_TE
-        return Batch(
+        no_episodes = ret_TE.new_empty(0)
+        batch = Batch(
             obs=obs_TE,
             actions=actions_TE,
             rewards=rewards_TE,
             terminated=terminated_TE,
             truncated=truncated_TE,
             last_obs=obs_E.clone(),
-            episode_returns=ret_TE[dones_TE],
-            episode_lengths=len_TE[dones_TE],
+            episode_returns=no_episodes,
+            episode_lengths=no_episodes.long(),
             final_obs=final_TE,
             action_mask=mask_TE,
             noise=noise_TE,
         )
+        return batch, ret_TE, len_TE

@@ -27,6 +27,7 @@ FIXED = {  # fields a study keeps fixed: they change what is measured, not how w
     "env_id": "a study tunes one env",
     "device": "it changes where a trial runs, not its result",
     "num_threads": "it changes where a trial runs, not its result",
+    "cuda_graph": "it changes how an epoch is launched, not its result",
 }
 ACCEPTED = "{low = A, high = B} (optionally log = true, step = S) or {choices = [...]}"
 

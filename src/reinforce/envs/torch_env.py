@@ -96,6 +96,9 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         self.dtype = dtype
         self.render_mode = render_mode
         self.seed = None if seed is None else int(seed)  # VecEnv: the seed of the first reset
+        # Auto-reset by selection (no host sync; a CUDA graph can hold the step): the accelerators' way,
+        # and the CPU's under a graphed epoch (reinforce.run.graphed), which sets it.
+        self.select_resets = self.device.type != "cpu"
 
         self._gen = torch.Generator(device=self.device)
         if seed is None:
@@ -203,7 +206,7 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             done = (steps >= self._limit).logical_or_(terminated)
             truncated = torch.logical_xor(done, terminated)  # time limit hit and not terminated
 
-        if self.device.type == "cpu":
+        if not self.select_resets:
             # Draw fresh states only for the envs that ended (a few per step) and write them over
             # `stepped`, which the physics made fresh for us. Nothing to sync with on CPU.
             ended = done.nonzero().squeeze(1)

@@ -25,6 +25,7 @@ from reinforce.policies import (
     Policy,
 )
 from reinforce.run.checkpoint import save_atomic, training_state
+from reinforce.run.graphed import GraphedEpoch
 from reinforce.run.logger import RunLogger
 from reinforce.run.callbacks import as_callbacks
 from reinforce.run.loop import fit, progress_bar
@@ -47,6 +48,8 @@ class Reinforce(PolicyGradient):
         self.config = config  # the run's Config when built from one (`reinforce.train`, `build`)
         self.wall_s = 0.0  # seconds spent collecting and updating so far
         self.num_threads_chosen: int | None = None  # num_threads="auto": the count its timing chose (run/threads.py)
+        self.cuda_graph = "auto" if config is None else config.cuda_graph  # auto / on / off (run/graphed.py)
+        self.graphed: GraphedEpoch | None = None  # made by the first learn() that graphs its epochs
 
     def learn(
         self,

@@ -27,7 +27,8 @@ class Callback:
         """Before the first epoch of a `learn` / `reinforce train` call; `agent` is the `Reinforce`."""
 
     def on_rollout_end(self, batch: Any) -> None:
-        """After each rollout, before the update; `batch` is the `Batch` (T×E tensors)."""
+        """After each rollout, before the update; `batch` is the `Batch` (T×E tensors). Under a CUDA graph
+        (cuda_graph, reinforce.run.graphed) it comes after the update, and the next epoch overwrites it."""
 
     def on_epoch_end(self, metrics: Metrics) -> None:
         """After each update, before the epoch's metrics are logged: entries added here (e.g.

@@ -16,6 +16,7 @@ import torch
 from reinforce.dist import runtime
 from reinforce.metrics import Metrics, to_numbers
 from reinforce.run.callbacks import Callback, notify_end, notify_start
+from reinforce.run.graphed import graphed_epochs
 from reinforce.run.threads import ThreadChooser
 
 
@@ -59,12 +60,19 @@ def fit(
 
 
 def _epochs(agent: Any, epochs: int, callbacks: Sequence[Callback], logs: Sequence[Logs], bar: Any, history: list[Metrics]) -> None:
+    graphed = graphed_epochs(agent)  # None: the eager collect() + step()
     for _ in range(epochs):
         started = time.perf_counter()
-        batch = agent.collect()
-        for cb in callbacks:
-            cb.on_rollout_end(batch)
-        numbers = to_numbers(agent.step(batch))
+        if graphed is None:
+            batch = agent.collect()
+            for cb in callbacks:
+                cb.on_rollout_end(batch)
+            numbers = to_numbers(agent.step(batch))
+        else:  # one replay holds the rollout and the update: the callbacks see the batch after it
+            batch, metrics = graphed.epoch()
+            for cb in callbacks:
+                cb.on_rollout_end(batch)
+            numbers = to_numbers(metrics)
         # The job's epoch takes as long as its slowest process.
         elapsed = float(agent.reducer.max(torch.tensor(time.perf_counter() - started, dtype=torch.float64)))
         agent.wall_s += elapsed
