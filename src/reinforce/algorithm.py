@@ -192,8 +192,12 @@ class PolicyGradient:
         else:  # the actions allowed at each s_t, (N, n)
             dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))
         logp_N = dist.log_prob(actions_N)
+        policy_loss = -(logp_N * weights_N).mean()
+        if self.options.entropy_coef == 0:  # the entropy is only reported: no graph, no backward through it
+            with torch.no_grad():
+                return policy_loss, dist.entropy().mean()
         entropy = dist.entropy().mean()
-        return -(logp_N * weights_N).mean() - self.options.entropy_coef * entropy, entropy
+        return policy_loss - self.options.entropy_coef * entropy, entropy
 
     def update(self, batch: Batch) -> Metrics:
         """One policy step on `batch` (then the value fit and normaliser update); the epoch's metrics as numbers."""

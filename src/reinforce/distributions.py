@@ -74,6 +74,7 @@ class CategoricalDist(_Fresh):
             mask = mask.bool()
             logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
         self._raw, self._mask = logits, mask
+        self._z_cache: torch.Tensor | None = None
 
     @property
     def _batch_shape(self) -> torch.Size:
@@ -103,8 +104,17 @@ class CategoricalDist(_Fresh):
         return self._raw.argmax(-1)
 
     def _z(self) -> torch.Tensor | None:
-        """l1 − l0 (...,) when there are two actions, else None."""
-        return self._raw[..., 1] - self._raw[..., 0] if self._raw.shape[-1] == 2 and self._mask is None else None
+        """l1 − l0 (...,) when there are two actions, else None; made once (log_prob and entropy share it).
+
+        `unbind` rather than two `[..., i]` selects: its backward is one stack of (−g, g), where each
+        select's is a zero-filled (..., 2) tensor and a copy (the largest cost of a CartPole update).
+        """
+        if self._raw.shape[-1] != 2 or self._mask is not None:
+            return None
+        if self._z_cache is None:
+            l0, l1 = self._raw.unbind(-1)
+            self._z_cache = l1 - l0
+        return self._z_cache
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         """Actions (*sample_shape, ...) int64, by inverse CDF on one uniform per row.
@@ -137,8 +147,8 @@ class CategoricalDist(_Fresh):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """log π(value) per row: value (...,) int -> (...,)."""
         z = self._z()
-        if z is not None:
-            return logsigmoid(torch.where(value.bool(), z, -z))
+        if z is not None:  # log σ(±z): the sign of the action taken (1 → +z, 0 → −z), one multiply
+            return logsigmoid(z * value.to(z.dtype).mul(2).sub_(1))
         value, log_pmf = torch.broadcast_tensors(value.long().unsqueeze(-1), self.logits)
         return log_pmf.gather(-1, value[..., :1]).squeeze(-1)
 
