@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import emit_json  # noqa: E402  (benchmarks/common.py)
-from time_to_solve import MAX_EPOCHS, fast_config, solve  # noqa: E402
+from time_to_solve import fast_config, solve  # noqa: E402
 
 from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
@@ -37,7 +37,7 @@ def time_to_solve(device: str, seeds: list[int]) -> list[dict]:
     runs = []
     for seed in seeds:
         for mode in MODES:  # turn by turn: the two modes see the same machine
-            cfg = fast_config(device=device, cuda_graph=mode, seed=seed, epochs=MAX_EPOCHS)
+            cfg = fast_config(device=device, cuda_graph=mode, seed=seed)
             captured: dict = {}
             result = solve(cfg, on_agent=lambda agent: captured.update(agent=agent))
             graphed = getattr(captured.get("agent"), "graphed", None)

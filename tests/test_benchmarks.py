@@ -66,7 +66,7 @@ def test_time_to_target_times_a_run_to_cartpole_target(tmp_path):
     run = cartpole["runs"][0]
     assert run["reached"] and cartpole["reached"] == "1/1" and run["preset"] == "cartpole-fast"
     assert run["process_s"] > run["train_s"] > 0 and cartpole["median_train_s"] == run["train_s"]
-    assert run["env_steps"] % (384 * 24) == 0  # whole epochs of the preset's rollouts
+    assert run["env_steps"] % (384 * 32) == 0  # whole epochs of the preset's rollouts
     assert "| CartPole-v1 | 475 |" in result["table"]
 
 
