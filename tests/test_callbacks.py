@@ -111,6 +111,19 @@ def test_stop_at_threshold_ends_the_run_once_the_env_threshold_is_met(tmp_path, 
     assert not any(window_mean(i) >= 475 for i in range(len(metrics) - 1))  # ... and at none before it
 
 
+def test_a_config_with_stop_at_return_ends_by_itself_and_the_flag_overrides_it(tmp_path):
+    from reinforce.config import from_dict
+    from reinforce.run.trainer import train
+
+    # a random linear policy on CartPole-v0 scores about 20: 15 is reached within the first epochs, 150 is not
+    cfg = from_dict(dict(env_id="CartPole-v0", num_envs=8, steps_per_rollout=50, epochs=30, hidden_sizes=(), stop_at_return=15.0))
+    stopped = train(cfg, tmp_path / "own", quiet=True, tensorboard=False)
+    assert len(stopped) < 30 and stopped[-1]["rollout/ep_return_mean"] > 0
+    assert reinforce.presets.preset("cartpole-fast").stop_at_return == 475.0  # the fast preset stops once solved
+    whole = train(cfg, tmp_path / "flag", quiet=True, tensorboard=False, stop_at=1e9)  # the command's value wins
+    assert len(whole) == 30
+
+
 def test_stop_at_threshold_needs_a_number_where_the_env_registers_none(capsys):
     assert main(["train", "--env", "Pendulum-v1", "--stop-at-threshold", "--quiet"]) == 2
     err = capsys.readouterr().err

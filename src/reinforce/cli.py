@@ -24,6 +24,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from pathlib import Path
 
 from reinforce import config as config_mod
@@ -63,14 +64,22 @@ def _default_folder(args: argparse.Namespace, base: Path) -> Path:
     """`base`, or a fresh sibling when it holds another run (the choice of rank 0, whose disk it is);
     with --force, `base` itself."""
     from reinforce.run.folder import fresh_folder
-    from reinforce.dist import runtime
 
     if args.force:
         return base
-    out = runtime.broadcast_from_main(lambda: fresh_folder(base))
-    if out != base and not args.quiet and runtime.is_main_process():
+    if not _under_torchrun():  # one process: no need for torch's collectives (nor its import) to decide
+        out, main = fresh_folder(base), True
+    else:
+        from reinforce.dist import runtime
+
+        out, main = runtime.broadcast_from_main(lambda: fresh_folder(base)), runtime.is_main_process()
+    if out != base and not args.quiet and main:
         print(f"reinforce: {base} holds another run; this one goes to {out}", flush=True)
     return out
+
+
+def _under_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ  # reinforce.dist.runtime's test, without torch
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -81,6 +90,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A bad flag or config value fails here, before torch is imported (about 1-2 s).
     cfg = resolve_config(args) if args.resume is None else None
     stop_at = _stop_at(args, cfg.env_id) if cfg is not None else None
+    # One process, one run: its folder is known before torch is, so the plot helper loads matplotlib and pandas
+    # (~0.8 s) on the other core while this process imports torch (~1.2 s), not while a short run trains.
+    solo = cfg is not None and args.seeds is None and (args.nproc or 1) == 1 and not _under_torchrun()
+    out = (args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")) if solo else None
+    helper = BackgroundPlot.start(out) if solo and args.plot else None
+    try:
+        return _train(args, cfg, stop_at, out, helper)
+    finally:
+        if helper is not None:
+            helper.cancel()  # a no-op once it has drawn
+
+
+def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path | None, helper: Any) -> int:
     from reinforce.dist import launch, runtime
     from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
@@ -104,8 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               "any env, with your flags); see reinforce presets", flush=True)
     if args.seeds is not None:
         return _train_seeds(args, cfg, stop_at)
-    out = args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
-    with _curve_plot(args, out) as draw:
+    out = out or args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
+    with _curve_plot(args, out, helper) as draw:
         train(
             cfg,
             out,
@@ -121,15 +143,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _curve_plot(args: argparse.Namespace, run: Path) -> Iterator[Callable[[], None]]:
+def _curve_plot(args: argparse.Namespace, run: Path, helper: Any = None) -> Iterator[Callable[[], None]]:
     """Yields draw() -> run/curve.png (the CLI draws it; the trainer does not plot). The plotting stack
-    loads in a helper process while the body trains; if the body raises, the helper ends without drawing."""
+    loads in a helper process (`helper`, or one started here) while the body trains; if the body raises,
+    the helper ends without drawing."""
     from reinforce.dist import runtime
 
     if not (args.plot and runtime.is_main_process()):
         yield lambda: None
         return
-    helper = BackgroundPlot.start(run)
+    helper = helper or BackgroundPlot.start(run)
     try:
         yield helper.draw
     finally:

@@ -139,6 +139,10 @@ class Config(ReinforceOptions):
     """Torch intra-op threads on CPU: a count (1 measured fastest here: small tensors, shared cores), "auto" (time 1, 2
     and all cores on the first epochs, keep the fastest; the count changes float sums' order, so runs are then
     bit-reproducible only where the same count wins) or None (torch's default)."""
+    stop_at_return: float | None = None
+    """End a `reinforce train` / `reinforce.train` run once the finished episodes of its newest epochs (at least 20,
+    whole epochs) average this return, the run then complete; None trains all `epochs`. `--stop-at-threshold`
+    overrides it for one command."""
     cuda_graph: str = "auto"
     """Each epoch (rollout and update) captured once as a CUDA graph and replayed (reinforce.run.graphed): auto (on
     CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
@@ -212,6 +216,8 @@ def validate_config(c: Config) -> None:
         raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {c.seed!r}")
     _choice("backend", c.backend, BACKENDS)
     _choice("cuda_graph", c.cuda_graph, CUDA_GRAPH_MODES)
+    if c.stop_at_return is not None:
+        require_finite("stop_at_return", c.stop_at_return)
     _choice("encoder", c.encoder, ENCODERS)
     if not isinstance(c.wrappers, tuple):
         raise ValueError(f"wrappers must be a list of wrapper names, got {c.wrappers!r}")

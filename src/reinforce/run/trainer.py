@@ -223,6 +223,7 @@ class Session:
         self.last_checkpoint: int | None = last_checkpoint  # epochs done in the newest checkpoint on disk
         self.stop = GracefulStop(announce=self.main)
         self.stopping = False
+        stop_at = cfg.stop_at_return if stop_at is None else stop_at  # a command's --stop-at-threshold wins
         self.target = None if stop_at is None else StopOnReward(stop_at)
         if self.target is not None and agent.epoch > 0 and self.main:
             replay_window(self.target, out / METRICS)
