@@ -81,6 +81,32 @@ def test_the_graphed_body_never_reads_the_device(preset, changes):
     assert any(s.startswith("aten.index") or s.startswith("aten.nonzero") for s in control.seen)
 
 
+@pytest.mark.parametrize("preset, changes", PRESETS, ids=[p for p, _ in PRESETS])
+def test_the_body_rebinds_no_tensor_but_the_carried_ones(preset, changes):
+    """A replayed graph reads and writes the tensors it was captured with: a tensor attribute the body replaces
+    must be one the capture copies back (`_carried`: the env's and the collector's), or the next replay would
+    read a stale one; the learned tensors must be updated in place."""
+    agent = agent_for(preset, "on", **changes)
+    runner = GraphedEpoch(agent)
+    runner.epoch(), runner.epoch()
+    owners = {"env": agent.env, "collector": agent.collector, "agent": agent}
+    owners.update({f"module:{name}": m for i, root in enumerate(agent.modules()) for name, m in root.named_modules(prefix=str(i))})
+
+    def tensors():
+        seen = {(o, k): id(v) for o, obj in owners.items() for k, v in vars(obj).items() if isinstance(v, torch.Tensor)}
+        for o, obj in owners.items():
+            if isinstance(obj, torch.nn.Module):
+                seen.update({(o, k): id(v) for k, v in [*obj._parameters.items(), *obj._buffers.items()] if v is not None})
+        return seen, [id(t) for t in runner._learned()]
+
+    (before, learned_before), carried = tensors(), {(n, a) for o, a, _ in runner._carried() for n, obj in owners.items() if obj is o}
+    runner._body()
+    after, learned_after = tensors()
+    assert learned_after == learned_before  # parameters, buffers, optimiser state: updated in place
+    rebound = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert rebound <= carried and ("env", "_state") in rebound  # (a control: the env's state is replaced every step)
+
+
 def test_a_non_finite_loss_raises_and_learns_nothing():
     agent = agent_for("acrobot-fast", "on")
     agent.learn(epochs=2)

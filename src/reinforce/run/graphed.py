@@ -90,11 +90,12 @@ class GraphedEpoch:
                 tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
         return tensors
 
-    def _carried(self) -> list[tuple[Any, str]]:
-        """Attributes the body rebinds to new tensors (read at the next epoch's start)."""
-        c = self.agent.collector
-        carried = [(self.agent.env, "_state"), (self.agent.env, "_steps"), (c, "obs_E")]
-        return carried + ([(c, "noise_E")] if c.noise_E is not None else [])
+    def _carried(self) -> list[tuple[Any, str, torch.Tensor]]:
+        """(owner, name, tensor) for every tensor attribute of the env and the collector: what a body may
+        replace (the env's state and step counters, the current observation, the noise) and the next
+        epoch reads. Parameters, buffers and optimiser state are updated in place instead."""
+        owners = (self.agent.env, self.agent.collector)
+        return [(o, name, v) for o in owners for name, v in vars(o).items() if isinstance(v, torch.Tensor)]
 
     def _body(self) -> tuple[Batch, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         a = self.agent
@@ -115,7 +116,7 @@ class GraphedEpoch:
 
     # -- running it ----------------------------------------------------------------------------------
     def _tensors(self) -> tuple[int, ...]:
-        return tuple(id(t) for t in self._learned()) + tuple(id(getattr(o, n)) for o, n in self._carried())
+        return tuple(id(t) for t in self._learned()) + tuple(id(t) for _, _, t in self._carried())
 
     def epoch(self) -> tuple[Batch, dict[str, torch.Tensor | int]]:
         """One epoch: the batch and the metrics (tensors), as `collect()` then `step()` would give."""
@@ -151,7 +152,7 @@ class GraphedEpoch:
         import time
 
         self._to_capturable()
-        carried = [(o, n, getattr(o, n)) for o, n in self._carried()]
+        carried = self._carried()
         started = time.perf_counter()
         graph = torch.cuda.CUDAGraph()
         try:
@@ -159,8 +160,9 @@ class GraphedEpoch:
             with torch.cuda.graph(graph):
                 outputs = self._body()
                 for owner, name, static in carried:  # the next replay reads them where this one reads them
-                    static.copy_(getattr(owner, name))
-                    setattr(owner, name, static)
+                    if getattr(owner, name) is not static:
+                        static.copy_(getattr(owner, name))
+                        setattr(owner, name, static)
         except Exception as err:  # noqa: BLE001 - any capture failure: say so once, go on eagerly
             for owner, name, static in carried:  # capture ran no kernel: the tensors still hold this epoch's inputs
                 setattr(owner, name, static)
