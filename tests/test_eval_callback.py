@@ -105,6 +105,11 @@ def test_train_eval_every_logs_eval_metrics_and_keeps_the_best_policy(tmp_path):
     score = json.loads((run / "best.pt.json").read_text())
     assert score["episodes"] == 3 and score["return_mean"] == frame["eval/return_mean"].max()
     assert reinforce.load(run / "best.pt").epoch == score["epoch"] + 1
+    from reinforce.tools.evaluate import evaluate_run  # `reinforce evaluate RUN/best.pt`: that policy, not the newest
+
+    best, newest = evaluate_run(run / "best.pt", episodes=2), evaluate_run(run, episodes=2)
+    assert best["policy"] == str(run / "best.pt") and best["trained_epochs"] == score["epoch"] + 1
+    assert newest["policy"] == str(run / "checkpoint.pt") and newest["trained_epochs"] == 4
     # a resume takes the flags too; --force clears best.pt with the run's other files
     assert main(["train", "--resume", str(run), "--epochs", "6", "--eval-every", "1", "--quiet", "--no-plot"]) == 0
     assert frame["eval/return_mean"].notna().sum() + 2 == pd.read_csv(run / "metrics.csv")["eval/return_mean"].notna().sum()

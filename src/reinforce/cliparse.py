@@ -100,7 +100,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="return and length statistics of a run's policy on fresh episodes",
                        description="Play fresh episodes with a run's newest weights and print return and length statistics.")
-    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder written by reinforce train")
+    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder written by reinforce train, or a checkpoint "
+                   "file in one (RUN/best.pt: the best policy of --eval-every)")
     p.add_argument("--episodes", type=int, default=100, help="episodes to play (default 100)")
     p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

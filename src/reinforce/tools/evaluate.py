@@ -50,18 +50,26 @@ class LoadedPolicy:
     source: Path
 
 
+def _folder(run_dir: str | Path) -> tuple[Path, Path | None]:
+    """A run folder, or a checkpoint file in one (RUN/best.pt, RUN/checkpoint.prev.pt): (folder, that file or None)."""
+    path = Path(run_dir)
+    return (path.parent, path) if path.is_file() else (path, None)
+
+
 def read_run_config(run_dir: str | Path) -> Config:
-    """The config saved in the run folder `run_dir`, or a FileNotFoundError if it is not a run folder."""
-    run = Path(run_dir)
+    """The config saved in the run folder `run_dir` (or the folder of a checkpoint file in it), or a
+    FileNotFoundError if it is not a run folder."""
+    run = _folder(run_dir)[0]
     if not (run / "config.toml").is_file():
         raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
     return config_mod.load(run)
 
 
-def _saved_policy(run: Path, cfg: Config) -> tuple[dict, int | None, Path]:
-    """The policy state_dict of the run, the epochs behind it (None if unknown) and the file it came from."""
-    if (run / CHECKPOINT).exists():
-        source = run / CHECKPOINT
+def _saved_policy(run: Path, cfg: Config, checkpoint: Path | None = None) -> tuple[dict, int | None, Path]:
+    """The policy state_dict of the run (of `checkpoint`, a checkpoint file in it, when given), the epochs
+    behind it (None if unknown) and the file it came from."""
+    if checkpoint is not None or (run / CHECKPOINT).exists():
+        source = checkpoint or run / CHECKPOINT
         payload = load_checkpoint(source)
         check_matches_config(payload, cfg, source)
         epoch = payload["agent"]["epoch"]
@@ -93,14 +101,15 @@ def check_finite_state(state: dict, source: str | Path) -> dict:
 
 
 def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env: VecEnv | None = None) -> LoadedPolicy:
-    """The policy of the run in `run_dir`, in eval mode on `device`, from checkpoint.pt or else policy.pt.
+    """The policy of the run in `run_dir`, in eval mode on `device`, from checkpoint.pt or else policy.pt (or from
+    the checkpoint file `run_dir` names, e.g. RUN/best.pt).
 
     The network is shaped by `env`'s single observation and action spaces: pass the env it will run
     in. Without one, a throwaway Gymnasium env of the run's id supplies the spaces.
     """
-    run = Path(run_dir)
+    run, checkpoint = _folder(run_dir)
     cfg = read_run_config(run)
-    state, epochs, source = _saved_policy(run, cfg)  # a missing or bad file fails before any network is built
+    state, epochs, source = _saved_policy(run, cfg, checkpoint)  # a missing or bad file fails before any network is built
     if env is not None:
         policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
     else:
