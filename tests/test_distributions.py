@@ -161,3 +161,16 @@ def test_squashed_samples_are_tanh_of_the_gaussian():
     std = log_std.exp()
     assert ((u.mean(0) - mean[0]).abs() < 4 * std / rows**0.5).all()
     assert ((u.std(0) - std).abs() < 4 * std / (2 * rows) ** 0.5).all()
+
+
+def test_two_action_log_prob_keeps_its_gradient_after_a_sample_without_one():
+    """z = l1 - l0 is made once per grad mode: a sample under no_grad must not leave log_prob without a graph."""
+    logits = torch.randn(5, 2, requires_grad=True)
+    dist = CategoricalDist(logits)
+    with torch.no_grad():
+        actions = dist.sample()
+    logp = dist.log_prob(actions)
+    assert logp.requires_grad
+    logp.sum().backward()
+    expected = torch.log_softmax(logits.detach(), -1).gather(-1, actions[:, None]).squeeze(-1)
+    assert torch.allclose(logp.detach(), expected) and logits.grad is not None and logits.grad.abs().sum() > 0

@@ -110,6 +110,9 @@ def test_train_eval_every_logs_eval_metrics_and_keeps_the_best_policy(tmp_path):
     best, newest = evaluate_run(run / "best.pt", episodes=2), evaluate_run(run, episodes=2)
     assert best["policy"] == str(run / "best.pt") and best["trained_epochs"] == score["epoch"] + 1
     assert newest["policy"] == str(run / "checkpoint.pt") and newest["trained_epochs"] == 4
+    assert evaluate_run(run / "policy.pt", episodes=2)["policy"] == str(run / "policy.pt")
+    with pytest.raises(FileNotFoundError, match="best.prev.pt' does not exist"):
+        evaluate_run(run / "best.prev.pt", episodes=2)
     # a resume takes the flags too; --force clears best.pt with the run's other files
     assert main(["train", "--resume", str(run), "--epochs", "6", "--eval-every", "1", "--quiet", "--no-plot"]) == 0
     assert frame["eval/return_mean"].notna().sum() + 2 == pd.read_csv(run / "metrics.csv")["eval/return_mean"].notna().sum()

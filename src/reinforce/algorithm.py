@@ -241,13 +241,15 @@ class PolicyGradient:
         """The epoch's metrics (tensors) from the batch, the (return sum, length sum, count) of its finished
         episodes and the update's `train/` tensors; advances the epoch and step counters."""
         lr = self.optimizer.param_groups[0]["lr"]
+        if isinstance(lr, torch.Tensor):  # a captured update's float32 device lr: report the value it was filled with
+            lr = self.options.lr if self.lr_now() is None else self.lr_now()
         metrics = {
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
             **self._rollout_metrics(batch, episodes),
             "train/loss": self._job_mean(train["train/loss"]),
             "train/entropy": self._job_mean(train["train/entropy"]),
-            "train/lr": lr.detach().clone() if isinstance(lr, torch.Tensor) else torch.tensor(lr),
+            "train/lr": torch.tensor(lr),
             "train/grad_norm": train["train/grad_norm"],
             **({"train/value_loss": self._job_mean(train["train/value_loss"])} if "train/value_loss" in train else {}),
         }
@@ -321,14 +323,14 @@ class PolicyGradient:
         """Everything the learner needs to continue exactly: weights, optimisers, counters."""
         state = {
             "policy": self.policy.state_dict(),
-            "optimizer": _portable(self.optimizer.state_dict()),
+            "optimizer": _portable(self.optimizer.state_dict(), self.options.lr if self.lr_now() is None else None),
             "epoch": self.epoch,
             "env_steps": self.env_steps,
             "schedule_epochs": self.schedule_epochs,
         }
         if self.value_fn is not None:
             state["value_fn"] = self.value_fn.state_dict()
-            state["value_optimizer"] = _portable(self.value_optimizer.state_dict())
+            state["value_optimizer"] = _portable(self.value_optimizer.state_dict(), self.options.value_lr)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -341,8 +343,13 @@ class PolicyGradient:
         self.schedule_epochs = state["schedule_epochs"]
 
 
-def _portable(optimizer_state: dict) -> dict:
+def _portable(optimizer_state: dict, constant_lr: float | None = None) -> dict:
     """An Adam state_dict as the eager path keeps it: a float lr and capturable off (a graphed run's device lr
-    and capturable flag would tie the checkpoint to a GPU)."""
-    groups = [{**g, "lr": float(g["lr"]), "capturable": False} for g in optimizer_state["param_groups"]]
+    and capturable flag would tie the checkpoint to a GPU). A device lr becomes `constant_lr` when given (its
+    float32 rounding must not leak into a resumed run), else its value (a schedule sets it again anyway)."""
+
+    def lr(value: float | torch.Tensor) -> float:
+        return float(value) if not isinstance(value, torch.Tensor) or constant_lr is None else constant_lr
+
+    groups = [{**g, "lr": lr(g["lr"]), "capturable": False} for g in optimizer_state["param_groups"]]
     return {**optimizer_state, "param_groups": groups}

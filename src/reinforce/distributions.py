@@ -75,6 +75,7 @@ class CategoricalDist(_Fresh):
             logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
         self._raw, self._mask = logits, mask
         self._z_cache: torch.Tensor | None = None
+        self._z_mode: tuple[bool, bool] | None = None
 
     @property
     def _batch_shape(self) -> torch.Size:
@@ -111,9 +112,10 @@ class CategoricalDist(_Fresh):
         """
         if self._raw.shape[-1] != 2 or self._mask is not None:
             return None
-        if self._z_cache is None:
+        mode = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())  # a z made under no_grad has no graph
+        if self._z_cache is None or self._z_mode != mode:
             l0, l1 = self._raw.unbind(-1)
-            self._z_cache = l1 - l0
+            self._z_cache, self._z_mode = l1 - l0, mode
         return self._z_cache
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:

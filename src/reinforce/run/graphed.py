@@ -14,10 +14,13 @@ learned tensors (parameters, buffers, optimiser moments) aside, and the check af
 back before raising: as in the eager path, nothing is learned from that batch.
 
 On CPU nothing is captured ("capture is a no-op"): the same body runs eagerly, which is how the path is
-tested without a GPU. A capture that fails falls back to the eager body with a one-line warning.
+tested without a GPU. Where the env's generator cannot be registered with a graph, epochs run eagerly
+with a one-line warning; a capture that fails stops the run with a one-line error naming
+`--cuda-graph off` (a half-finished capture can leave the stream and the allocator in capture state).
 """
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -30,15 +33,17 @@ from reinforce.metrics import Metrics
 from reinforce.rollout import Batch
 
 
+class GraphCaptureError(ValueError):
+    """Capturing the epoch in a CUDA graph failed; `cuda_graph="off"` runs it eagerly."""
+
+
 def unsupported(agent: PolicyGradient) -> str | None:
     """Why `agent`'s epoch cannot be graphed (None when it can)."""
     if not isinstance(agent.env, TorchVectorEnv):
         return f"the env must be a native batched env (backend native), not {type(agent.env).__name__}"
     if agent.reducer.world_size > 1:
         return "torchrun jobs exchange gradients between processes: the epoch stays eager"
-    if agent.collector.mask_E is not None:
-        return "action masks are not graphed"
-    return None
+    return None  # (native envs give no action masks)
 
 
 def wants_graph(agent: PolicyGradient, mode: str) -> bool:
@@ -73,11 +78,13 @@ class GraphedEpoch:
         agent.env.select_resets = True  # no nonzero(): the reset is a selection, as on CUDA
         self._graph: Any = None
         self._outputs: Any = None  # the captured body's outputs: static tensors, refilled by every replay
-        self._identity: tuple[int, ...] = ()  # which tensors the graph reads and writes (see _tensors)
+        self._identity: tuple[Any, ...] = ()  # the objects the graph reads and writes (see _tensors)
         self._backed_up: list[torch.Tensor] = []  # the learned tensors as the last body saw them ...
         self._backup: list[torch.Tensor] = []  # ... and their copies from before its update
         self._eager_epochs = 0
         self.capture_s: float | None = None
+        if self.capture:  # every epoch, warm-up included, steps the same (capturable) Adam: a resume stays exact
+            self._to_capturable()
 
     # -- the body ----------------------------------------------------------------------------------
     def _learned(self) -> list[torch.Tensor]:
@@ -115,8 +122,18 @@ class GraphedEpoch:
         return batch, return_TE, length_TE, {**train, **dict(zip(("ret", "len", "n"), episodes))}
 
     # -- running it ----------------------------------------------------------------------------------
-    def _tensors(self) -> tuple[int, ...]:
-        return tuple(id(t) for t in self._learned()) + tuple(id(t) for _, _, t in self._carried())
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        a = self.agent
+        return [a.optimizer] + ([a.value_optimizer] if a.value_fn is not None else [])
+
+    def _tensors(self) -> tuple[Any, ...]:
+        """The objects a captured graph holds: learned and carried tensors, and the optimisers' lr tensors."""
+        lrs = [g["lr"] for opt in self._optimizers() for g in opt.param_groups]
+        return (*self._learned(), *(t for _, _, t in self._carried()), *lrs)
+
+    def _same_objects(self) -> bool:
+        now = self._tensors()
+        return len(now) == len(self._identity) and all(a is b for a, b in zip(now, self._identity))
 
     def epoch(self) -> tuple[Batch, dict[str, torch.Tensor | int]]:
         """One epoch: the batch and the metrics (tensors), as `collect()` then `step()` would give."""
@@ -124,10 +141,11 @@ class GraphedEpoch:
         a._apply_lr_schedule()
         if a.options.correlated_noise_decay_steps:
             a.collector.noise_gain.fill_(a.noise_gain())
-        if self._graph is not None and self._identity != self._tensors():
+        if self._graph is not None and not self._same_objects():
             # something was loaded or restarted in between: warm up eagerly again (a seeded reset among it), recapture
-            self._graph = self._outputs = None
+            self._graph = self._outputs = self._identity = None
             self._eager_epochs = 0
+            self._to_capturable()  # a loaded optimiser state comes back with a float lr and capturable off
         if self._graph is not None:
             self._graph.replay()
             outputs = self._outputs
@@ -149,26 +167,27 @@ class GraphedEpoch:
         return self._body()
 
     def _capture(self) -> Any:
-        import time
-
-        self._to_capturable()
         carried = self._carried()
         started = time.perf_counter()
         graph = torch.cuda.CUDAGraph()
         try:
             graph.register_generator_state(self.agent.env._gen)  # the env's own generator advances on replay too
+        except Exception as err:  # noqa: BLE001 - nothing is captured yet: going on eagerly is safe
+            warnings.warn(f"reinforce: no CUDA graph ({type(err).__name__}: {err}); running eagerly", stacklevel=3)
+            self.capture = False
+            return self._body()
+        try:
             with torch.cuda.graph(graph):
                 outputs = self._body()
                 for owner, name, static in carried:  # the next replay reads them where this one reads them
                     if getattr(owner, name) is not static:
                         static.copy_(getattr(owner, name))
                         setattr(owner, name, static)
-        except Exception as err:  # noqa: BLE001 - any capture failure: say so once, go on eagerly
-            for owner, name, static in carried:  # capture ran no kernel: the tensors still hold this epoch's inputs
-                setattr(owner, name, static)
-            warnings.warn(f"reinforce: CUDA graph capture failed ({type(err).__name__}: {err}); running eagerly", stacklevel=3)
-            self.capture = False
-            return self._body()
+        except Exception as err:
+            # A failed capture can leave the stream and the allocator's pool in capture state: stop with a way out
+            # rather than run on in a state nothing here can check.
+            raise GraphCaptureError(f"the CUDA graph capture of an epoch failed ({type(err).__name__}: {err}); "
+                                    "run with --cuda-graph off (cuda_graph='off') for eager epochs") from err
         self.capture_s = time.perf_counter() - started
         self._graph, self._outputs, self._identity = graph, outputs, self._tensors()
         graph.replay()  # capture only recorded the epoch: this runs it
@@ -177,7 +196,7 @@ class GraphedEpoch:
     def _to_capturable(self) -> None:
         """Adam with capturable=True and a 0-dim device lr (its state steps move to the device)."""
         a = self.agent
-        for opt in [a.optimizer] + ([a.value_optimizer] if a.value_fn is not None else []):
+        for opt in self._optimizers():
             state = opt.state_dict()
             for group in state["param_groups"]:
                 group["capturable"] = True
@@ -190,7 +209,7 @@ class GraphedEpoch:
         if not bool(out["finite"]):  # the one read of the epoch; put back what the step learned from it
             torch._foreach_copy_([t.detach() for t in self._backed_up], self._backup)
             if len(self._learned()) != len(self._backed_up):  # the first step made the optimiser state: drop it
-                for opt in [a.optimizer] + ([a.value_optimizer] if a.value_fn is not None else []):
+                for opt in self._optimizers():
                     opt.state.clear()
             raise FloatingPointError(a._diagnose_nonfinite(batch, out["train/loss"]))
         dones_TE = batch.dones

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -61,6 +62,9 @@ def fit(
 
 def _epochs(agent: Any, epochs: int, callbacks: Sequence[Callback], logs: Sequence[Logs], bar: Any, history: list[Metrics]) -> None:
     graphed = graphed_epochs(agent)  # None: the eager collect() + step()
+    if graphed is not None and any(type(cb).on_rollout_end is not Callback.on_rollout_end for cb in callbacks):
+        warnings.warn("reinforce: each epoch runs as one CUDA graph (cuda_graph), so on_rollout_end sees the batch after "
+                      "its update and cannot change it; cuda_graph='off' keeps the eager order", stacklevel=3)
     for _ in range(epochs):
         started = time.perf_counter()
         if graphed is None:

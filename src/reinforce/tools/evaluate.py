@@ -53,6 +53,8 @@ class LoadedPolicy:
 def _folder(run_dir: str | Path) -> tuple[Path, Path | None]:
     """A run folder, or a checkpoint file in one (RUN/best.pt, RUN/checkpoint.prev.pt): (folder, that file or None)."""
     path = Path(run_dir)
+    if path.suffix == ".pt" and not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist")
     return (path.parent, path) if path.is_file() else (path, None)
 
 
@@ -68,6 +70,8 @@ def read_run_config(run_dir: str | Path) -> Config:
 def _saved_policy(run: Path, cfg: Config, checkpoint: Path | None = None) -> tuple[dict, int | None, Path]:
     """The policy state_dict of the run (of `checkpoint`, a checkpoint file in it, when given), the epochs
     behind it (None if unknown) and the file it came from."""
+    if checkpoint is not None and checkpoint.name == "policy.pt":  # plain weights, read as the folder form reads them
+        return _weights(checkpoint)
     if checkpoint is not None or (run / CHECKPOINT).exists():
         source = checkpoint or run / CHECKPOINT
         payload = load_checkpoint(source)
@@ -77,12 +81,15 @@ def _saved_policy(run: Path, cfg: Config, checkpoint: Path | None = None) -> tup
             raise ValueError(f"epoch {epoch!r} in {str(source)!r} is not a valid epoch count")
         return check_finite_state(payload["agent"]["policy"], source), epoch, source
     if (run / "policy.pt").exists():
-        source = run / "policy.pt"
-        state = load_safely(source)
-        if not isinstance(state, dict):
-            raise ValueError(f"{str(source)!r} is not a policy state_dict")
-        return check_finite_state(state, source), None, source
+        return _weights(run / "policy.pt")
     raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
+
+
+def _weights(source: Path) -> tuple[dict, None, Path]:
+    state = load_safely(source)
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(source)!r} is not a policy state_dict")
+    return check_finite_state(state, source), None, source
 
 
 def check_finite_state(state: dict, source: str | Path) -> dict:
