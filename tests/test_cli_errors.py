@@ -151,7 +151,7 @@ def test_argument_errors_and_plot_never_import_torch(tmp_path):
 
 # -- --env without --preset --------------------------------------------------------------------------------
 def resolved(*argv) -> config_mod.Config:
-    from reinforce.cli import resolve_config
+    from reinforce.cliflags import resolve_config
 
     args, extra = parser().parse_known_args(["train", *argv])
     args.overrides = [*args.overrides, *extra]
