@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import emit_json  # noqa: E402  (benchmarks/common.py)
+from throughput import ENVS, config_steps_per_s  # noqa: E402
 from time_to_solve import fast_config, solve  # noqa: E402
 
 from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
-from reinforce.run.build import build  # noqa: E402
 
 MODES = ("off", "on")
 SKIP = 3  # epochs left out of the rate: 2 eager warm-up epochs and the capture's
@@ -37,30 +37,19 @@ def time_to_solve(device: str, seeds: list[int]) -> list[dict]:
     runs = []
     for seed in seeds:
         for mode in MODES:  # turn by turn: the two modes see the same machine
-            cfg = fast_config(device=device, cuda_graph=mode, seed=seed)
-            captured: dict = {}
-            result = solve(cfg, on_agent=lambda agent: captured.update(agent=agent))
-            graphed = getattr(captured.get("agent"), "graphed", None)
-            runs.append({"mode": mode, "seed": seed, **result,
-                         "capture_s": None if graphed is None else graphed.capture_s})
+            runs.append({"mode": mode, "seed": seed, **solve(fast_config(device=device, cuda_graph=mode, seed=seed))})
     return runs
 
 
 def rate(cfg: Config, epochs: int) -> dict:
-    env, _, agent = build(cfg)
-    try:
-        history = agent.learn(SKIP + epochs)
-    finally:
-        env.close()
-    rates = [m["time/steps_per_s"] for m in history[SKIP:]]
-    graphed = agent.graphed
-    return {"steps_per_s": statistics.median(rates), "epochs": len(rates),
-            "capture_s": None if graphed is None else graphed.capture_s}
+    result, agent = config_steps_per_s(cfg, epochs, warmup=SKIP)
+    return {"steps_per_s": result["steps_per_s"], "epochs": epochs,
+            "capture_s": None if agent.graphed is None else agent.graphed.capture_s}
 
 
 def throughput(device: str, grid: dict[str, list[int]], epochs: int) -> list[dict]:
     bases = {
-        "cartpole": Config(env_id="CartPole-v1", hidden_sizes=(), lr=0.01, steps_per_rollout=64, num_threads=None),
+        "cartpole": Config(**ENVS["cartpole"], steps_per_rollout=64, num_threads=None),
         "swingup": dataclasses.replace(presets.preset("swingup-gae"), steps_per_rollout=256, num_threads=None),
     }
     rows = []

@@ -136,6 +136,11 @@ def train_steps_per_s(env: str, backend: str, num_envs: int, steps: int, epochs:
     # num_threads=None: the thread count probe_threads / --threads set must survive build()
     cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=warmup + epochs, seed=0,
                  backend=backend, num_threads=None)
+    return config_steps_per_s(cfg, epochs, warmup)[0]
+
+
+def config_steps_per_s(cfg: Config, epochs: int, warmup: int = 1) -> tuple[dict, object]:
+    """Median whole-training steps/s of `cfg` over `epochs` epochs after `warmup`, and the trained agent."""
     t0 = time.perf_counter()
     vec, _, agent = build(cfg)
     build_s = time.perf_counter() - t0
@@ -144,7 +149,7 @@ def train_steps_per_s(env: str, backend: str, num_envs: int, steps: int, epochs:
     finally:
         vec.close()
     sps = [m["time/steps_per_s"] for m in history[warmup:]]
-    return {"steps_per_s": statistics.median(sps), "epochs_steps_per_s": sps, "build_s": build_s}
+    return {"steps_per_s": statistics.median(sps), "epochs_steps_per_s": sps, "build_s": build_s}, agent
 
 
 def probe_threads(quick: bool) -> dict:

@@ -41,9 +41,9 @@ def fast_config(**changes):
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
-def solve(cfg, budget_s: float | None = None, on_agent=None) -> dict:
-    """Train until solved (or MAX_EPOCHS / budget); returns the solving epoch's numbers. `on_agent(agent)`
-    is called with the trained agent (benchmarks/graphed.py reads its capture time)."""
+def solve(cfg, budget_s: float | None = None) -> dict:
+    """Train until solved (or MAX_EPOCHS / budget); returns the solving epoch's numbers (and, for a graphed
+    CUDA run, the capture's seconds)."""
     import torch
 
     from reinforce.run.build import build
@@ -64,10 +64,10 @@ def solve(cfg, budget_s: float | None = None, on_agent=None) -> dict:
         agent.learn(cfg.epochs if cfg.epochs > 0 else MAX_EPOCHS, callback=check)
     finally:
         env.close()
-    if on_agent is not None:
-        on_agent(agent)
     del torch
-    return {"solved": bool(found), "build_s": build_s, **found, "last_wall_s": agent.wall_s, "last_env_steps": agent.env_steps}
+    capture_s = None if agent.graphed is None else agent.graphed.capture_s
+    return {"solved": bool(found), "build_s": build_s, **found, "last_wall_s": agent.wall_s,
+            "last_env_steps": agent.env_steps, "capture_s": capture_s}
 
 
 def child(args) -> None:

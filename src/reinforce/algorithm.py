@@ -114,14 +114,15 @@ class PolicyGradient:
     # -- the steps of an epoch -------------------------------------------------------------------
     def collect(self) -> Batch:
         """Run the policy for T steps in every env: tensors shaped (T, E, ...)."""
-        if self.options.correlated_noise_decay_steps:  # the batch stores the scaled noise: the loss sees its scale
-            self.collector.noise_gain.fill_(self.noise_gain())
+        self.apply_noise_gain()
         return self.collector.collect()
 
-    def noise_gain(self) -> float:
-        """What the correlated noise ξ is scaled by now: 1 decaying linearly to 0 over `correlated_noise_decay_steps`."""
+    def apply_noise_gain(self) -> None:
+        """Scale the correlated noise ξ for the coming rollout: 1 decaying linearly to 0 over
+        `correlated_noise_decay_steps` (the batch stores the scaled noise: the loss sees its scale)."""
         decay = self.options.correlated_noise_decay_steps
-        return max(0.0, 1.0 - self.env_steps / decay) if decay else 1.0
+        if decay:  # filled in place: a captured rollout (run/graphed.py) reads it on every replay
+            self.collector.noise_gain.fill_(max(0.0, 1.0 - self.env_steps / decay))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of observations (..., obs_dim) as the policy sees them (normalised when it normalises)."""
@@ -240,9 +241,7 @@ class PolicyGradient:
     def finish_epoch(self, batch: Batch, episodes: tuple[torch.Tensor, ...], train: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | int]:
         """The epoch's metrics (tensors) from the batch, the (return sum, length sum, count) of its finished
         episodes and the update's `train/` tensors; advances the epoch and step counters."""
-        lr = self.optimizer.param_groups[0]["lr"]
-        if isinstance(lr, torch.Tensor):  # a captured update's float32 device lr: report the value it was filled with
-            lr = self.options.lr if self.lr_now() is None else self.lr_now()
+        lr = _exact(self.optimizer.param_groups[0]["lr"], self._lr_set())
         metrics = {
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
@@ -309,6 +308,11 @@ class PolicyGradient:
             return self.options.lr * max(0.0, 1.0 - self.epoch / self.schedule_epochs)
         return None
 
+    def _lr_set(self) -> float:
+        """The learning rate the schedule sets now (the options' when it sets none)."""
+        scheduled = self.lr_now()
+        return self.options.lr if scheduled is None else scheduled
+
     def _apply_lr_schedule(self) -> None:
         lr = self.lr_now()
         if lr is None:
@@ -323,7 +327,7 @@ class PolicyGradient:
         """Everything the learner needs to continue exactly: weights, optimisers, counters."""
         state = {
             "policy": self.policy.state_dict(),
-            "optimizer": _portable(self.optimizer.state_dict(), self.options.lr if self.lr_now() is None else None),
+            "optimizer": _portable(self.optimizer.state_dict(), self._lr_set()),
             "epoch": self.epoch,
             "env_steps": self.env_steps,
             "schedule_epochs": self.schedule_epochs,
@@ -343,13 +347,14 @@ class PolicyGradient:
         self.schedule_epochs = state["schedule_epochs"]
 
 
-def _portable(optimizer_state: dict, constant_lr: float | None = None) -> dict:
-    """An Adam state_dict as the eager path keeps it: a float lr and capturable off (a graphed run's device lr
-    and capturable flag would tie the checkpoint to a GPU). A device lr becomes `constant_lr` when given (its
-    float32 rounding must not leak into a resumed run), else its value (a schedule sets it again anyway)."""
+def _exact(lr: float | torch.Tensor, set_to: float) -> float:
+    """A param group's lr as a float: a captured update's float32 device lr is `set_to`, the value it was filled
+    with (its rounding, 0.45 -> 0.4499999881, must not reach metrics or a resumed run)."""
+    return set_to if isinstance(lr, torch.Tensor) else float(lr)
 
-    def lr(value: float | torch.Tensor) -> float:
-        return float(value) if not isinstance(value, torch.Tensor) or constant_lr is None else constant_lr
 
-    groups = [{**g, "lr": lr(g["lr"]), "capturable": False} for g in optimizer_state["param_groups"]]
+def _portable(optimizer_state: dict, lr: float) -> dict:
+    """An Adam state_dict as the eager path keeps it: a float lr (a device lr becomes `lr`) and capturable off
+    (a graphed run's device lr and capturable flag would tie the checkpoint to a GPU)."""
+    groups = [{**g, "lr": _exact(g["lr"], lr), "capturable": False} for g in optimizer_state["param_groups"]]
     return {**optimizer_state, "param_groups": groups}

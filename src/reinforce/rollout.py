@@ -54,6 +54,11 @@ class Batch:
     def num_steps(self) -> int:
         return self.rewards.numel()
 
+    def keep_episodes(self, return_TE: torch.Tensor, length_TE: torch.Tensor) -> None:
+        """Fill `episode_returns` / `episode_lengths` from the running return and length after each step (T, E),
+        read where an episode ended (a boolean index: the host sync `RolloutCollector.rollout` leaves out)."""
+        self.episode_returns, self.episode_lengths = return_TE[self.dones], length_TE[self.dones]
+
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
         """Several batches of the same T as one batch of their envs side by side (env axis, in order)."""
@@ -152,8 +157,7 @@ class RolloutCollector:
     def collect(self) -> Batch:
         """The next rollout, with the returns and lengths of the episodes that ended in it."""
         batch, return_TE, length_TE = self.rollout()
-        dones_TE = batch.dones
-        batch.episode_returns, batch.episode_lengths = return_TE[dones_TE], length_TE[dones_TE]
+        batch.keep_episodes(return_TE, length_TE)
         return batch
 
     @torch.no_grad()

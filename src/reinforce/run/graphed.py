@@ -89,10 +89,8 @@ class GraphedEpoch:
     # -- the body ----------------------------------------------------------------------------------
     def _learned(self) -> list[torch.Tensor]:
         """What one update changes in place: parameters, buffers and optimiser state tensors."""
-        a = self.agent
-        tensors = [t for m in a.modules() for t in (*m.parameters(), *m.buffers())]
-        optimizers = [a.optimizer] + ([a.value_optimizer] if a.value_fn is not None else [])
-        for opt in optimizers:
+        tensors = [t for m in self.agent.modules() for t in (*m.parameters(), *m.buffers())]
+        for opt in self._optimizers():
             for state in opt.state.values():
                 tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
         return tensors
@@ -139,8 +137,7 @@ class GraphedEpoch:
         """One epoch: the batch and the metrics (tensors), as `collect()` then `step()` would give."""
         a = self.agent
         a._apply_lr_schedule()
-        if a.options.correlated_noise_decay_steps:
-            a.collector.noise_gain.fill_(a.noise_gain())
+        a.apply_noise_gain()
         if self._graph is not None and not self._same_objects():
             # something was loaded or restarted in between: warm up eagerly again (a seeded reset among it), recapture
             self._graph = self._outputs = self._identity = None
@@ -212,8 +209,7 @@ class GraphedEpoch:
                 for opt in self._optimizers():
                     opt.state.clear()
             raise FloatingPointError(a._diagnose_nonfinite(batch, out["train/loss"]))
-        dones_TE = batch.dones
-        batch.episode_returns, batch.episode_lengths = return_TE[dones_TE], length_TE[dones_TE]
+        batch.keep_episodes(return_TE, length_TE)
         train = {k: v.clone() for k, v in out.items() if k.startswith("train/")}  # the next replay overwrites `out`
         return batch, a.finish_epoch(batch, (out["ret"], out["len"], out["n"]), train)
 

@@ -67,16 +67,11 @@ def _epochs(agent: Any, epochs: int, callbacks: Sequence[Callback], logs: Sequen
                       "its update and cannot change it; cuda_graph='off' keeps the eager order", stacklevel=3)
     for _ in range(epochs):
         started = time.perf_counter()
-        if graphed is None:
-            batch = agent.collect()
-            for cb in callbacks:
-                cb.on_rollout_end(batch)
-            numbers = to_numbers(agent.step(batch))
-        else:  # one replay holds the rollout and the update: the callbacks see the batch after it
-            batch, metrics = graphed.epoch()
-            for cb in callbacks:
-                cb.on_rollout_end(batch)
-            numbers = to_numbers(metrics)
+        # graphed: one replay holds the rollout and the update, so the callbacks see the batch after it
+        batch, metrics = (agent.collect(), None) if graphed is None else graphed.epoch()
+        for cb in callbacks:
+            cb.on_rollout_end(batch)
+        numbers = to_numbers(agent.step(batch) if metrics is None else metrics)
         # The job's epoch takes as long as its slowest process.
         elapsed = float(agent.reducer.max(torch.tensor(time.perf_counter() - started, dtype=torch.float64)))
         agent.wall_s += elapsed

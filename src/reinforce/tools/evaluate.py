@@ -67,29 +67,23 @@ def read_run_config(run_dir: str | Path) -> Config:
     return config_mod.load(run)
 
 
-def _saved_policy(run: Path, cfg: Config, checkpoint: Path | None = None) -> tuple[dict, int | None, Path]:
-    """The policy state_dict of the run (of `checkpoint`, a checkpoint file in it, when given), the epochs
-    behind it (None if unknown) and the file it came from."""
-    if checkpoint is not None and checkpoint.name == "policy.pt":  # plain weights, read as the folder form reads them
-        return _weights(checkpoint)
-    if checkpoint is not None or (run / CHECKPOINT).exists():
-        source = checkpoint or run / CHECKPOINT
-        payload = load_checkpoint(source)
-        check_matches_config(payload, cfg, source)
-        epoch = payload["agent"]["epoch"]
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch {epoch!r} in {str(source)!r} is not a valid epoch count")
-        return check_finite_state(payload["agent"]["policy"], source), epoch, source
-    if (run / "policy.pt").exists():
-        return _weights(run / "policy.pt")
-    raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
-
-
-def _weights(source: Path) -> tuple[dict, None, Path]:
-    state = load_safely(source)
-    if not isinstance(state, dict):
-        raise ValueError(f"{str(source)!r} is not a policy state_dict")
-    return check_finite_state(state, source), None, source
+def _saved_policy(run: Path, cfg: Config, chosen: Path | None = None) -> tuple[dict, int | None, Path]:
+    """The policy state_dict of the run (of `chosen`, a file in it, when given; else checkpoint.pt, else
+    policy.pt), the epochs behind it (None if unknown) and the file it came from."""
+    source = chosen or next((run / name for name in (CHECKPOINT, "policy.pt") if (run / name).exists()), None)
+    if source is None:
+        raise FileNotFoundError(f"{str(run)!r} has no checkpoint.pt or policy.pt to evaluate")
+    if source.name == "policy.pt":  # the plain weights
+        state = load_safely(source)
+        if not isinstance(state, dict):
+            raise ValueError(f"{str(source)!r} is not a policy state_dict")
+        return check_finite_state(state, source), None, source
+    payload = load_checkpoint(source)
+    check_matches_config(payload, cfg, source)
+    epoch = payload["agent"]["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch {epoch!r} in {str(source)!r} is not a valid epoch count")
+    return check_finite_state(payload["agent"]["policy"], source), epoch, source
 
 
 def check_finite_state(state: dict, source: str | Path) -> dict:
