@@ -149,6 +149,32 @@ def test_image_rollout_keeps_uint8_and_the_value_function_has_its_own_cnn():
     assert np.isfinite(metrics["train/loss"]) and np.isfinite(metrics["train/value_loss"])
 
 
+def test_shared_encoder_is_the_policys_and_the_value_fit_trains_it(tmp_path):
+    env, policy, agent = _image_agent(baseline="gae", share_encoder=True, value_iters=1)
+    assert agent.value_fn.encoder is policy.encoder
+    batch = agent.with_targets(agent.collect())
+    before = [p.detach().clone() for p in policy.encoder.parameters()]
+    head_before = [p.detach().clone() for p in policy.logits.parameters()]
+    agent.fit_value(batch)  # the value loss alone: the policy's CNN moves, its action head does not
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.encoder.parameters()))
+    assert all(torch.equal(b, p) for b, p in zip(head_before, policy.logits.parameters()))
+    agent.learn(epochs=2)
+    agent.save(tmp_path / "a.pt")
+    again = reinforce.load(tmp_path / "a.pt")
+    assert again.value_fn.encoder is again.policy.encoder  # still one CNN after a round trip
+    for p, q in zip(agent.value_fn.parameters(), again.value_fn.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_shared_encoder_says_what_it_needs():
+    with pytest.raises(ValueError, match="baseline 'value' or 'gae'"):
+        _image_agent(baseline="mean", share_encoder=True)
+    env = reinforce.make_vec_env("CartPole-v1", 2, seed=0)
+    policy = make_policy(env.single_observation_space, env.single_action_space)
+    with pytest.raises(ValueError, match="needs a policy with an encoder"):
+        reinforce.Reinforce(env, policy, baseline="gae", share_encoder=True)
+
+
 def test_cnn_policy_learns_which_side_is_bright(tmp_path):
     torch.manual_seed(0)
     env, policy, agent = _image_agent(baseline="mean", normalize_advantages=True)

@@ -90,7 +90,7 @@ class PolicyGradient:
         self.optimizer = make_adam(self.policy.parameters(), lr=opts.lr)
         self.value_fn: ValueFunction | None = None
         if opts.baseline in ("value", "gae"):
-            self.value_fn = ValueFunction(self.policy.obs_dim, opts.value_hidden_sizes, encoder=self.policy.fresh_encoder()).to(self.device)
+            self.value_fn = ValueFunction(self.policy.obs_dim, opts.value_hidden_sizes, encoder=self._value_encoder()).to(self.device)
             self.value_optimizer = make_adam(self.value_fn.parameters(), lr=opts.value_lr)
         self.collector = RolloutCollector(
             env,
@@ -106,6 +106,15 @@ class PolicyGradient:
         self.epoch = 0  # updates done so far
         self.env_steps = 0  # transitions collected so far, all envs (of all processes) together
         self.schedule_epochs: int | None = None  # the linear lr schedule's horizon, fixed by the first learn()
+
+    def _value_encoder(self) -> torch.nn.Module | None:
+        """V's encoder: the policy's own (share_encoder) or a fresh copy of it; None for vector observations."""
+        if not self.options.share_encoder:
+            return self.policy.fresh_encoder()
+        if getattr(self.policy, "encoder", None) is None:
+            raise ValueError("share_encoder=true needs a policy with an encoder (image observations); this policy "
+                             "reads the observation vector directly: set share_encoder=false")
+        return self.policy.encoder
 
     def modules(self) -> list[torch.nn.Module]:
         """The learned modules: the policy (with its normaliser) and the value function, if any."""

@@ -76,6 +76,10 @@ class ReinforceOptions:
     """Hidden layers of the value MLP (tanh)."""
     value_iters: int = 10
     """Full-batch gradient steps fitting V to the returns, per epoch."""
+    share_encoder: bool = False
+    """Image observations: V reads the policy's own CNN instead of a copy, so the value fit (its own Adam, after
+    the policy step) trains the features too: a dense signal beside the policy gradient's, as the MinAtar paper's
+    actor-critic shares its torso. Needs the `value` or `gae` baseline and an encoder (image observations)."""
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -186,9 +190,12 @@ def validate_options(o: ReinforceOptions) -> None:
     _choice("returns", o.returns, RETURN_FORMS)
     _choice("baseline", o.baseline, BASELINES)
     _choice("lr_schedule", o.lr_schedule, LR_SCHEDULES)
-    for name in ("reset_each_epoch", "normalize_advantages"):
+    for name in ("reset_each_epoch", "normalize_advantages", "share_encoder"):
         if not isinstance(getattr(o, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(o, name)!r}")
+    if o.share_encoder and o.baseline not in ("value", "gae"):
+        raise ValueError(f"share_encoder=true shares the policy's encoder with a value function: use baseline 'value' "
+                         f"or 'gae' with it, got baseline {o.baseline!r}")
     if o.baseline == "gae" and o.returns == "total":
         raise ValueError("baseline 'gae' replaces the return; use returns='reward_to_go' with it")
 
