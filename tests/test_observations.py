@@ -171,8 +171,23 @@ def test_shared_encoder_says_what_it_needs():
         _image_agent(baseline="mean", share_encoder=True)
     env = reinforce.make_vec_env("CartPole-v1", 2, seed=0)
     policy = make_policy(env.single_observation_space, env.single_action_space)
-    with pytest.raises(ValueError, match="needs a policy with an encoder"):
+    with pytest.raises(ValueError, match="this policy is linear"):
         reinforce.Reinforce(env, policy, baseline="gae", share_encoder=True)
+
+
+def test_shared_torso_of_a_vector_policy_is_its_hidden_layers():
+    env = reinforce.make_vec_env("Pendulum-v1", 4, seed=0)
+    policy = make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(16, 8))
+    agent = reinforce.Reinforce(env, policy, baseline="gae", share_encoder=True, value_hidden_sizes=(),
+                                steps_per_rollout=8, value_iters=1, lr=1e-3)
+    shared = {id(p) for p in agent.value_fn.parameters()}
+    assert all(id(p) in shared for p in policy.mu[:-1].parameters())
+    assert not any(id(p) in shared for p in policy.mu[-1].parameters())
+    assert agent.value_fn.net[0].in_features == 8  # the value head reads the last hidden layer
+    batch = agent.with_targets(agent.collect())
+    first, out = policy.mu[0].weight.detach().clone(), policy.mu[-1].weight.detach().clone()
+    agent.fit_value(batch)
+    assert not torch.equal(first, policy.mu[0].weight) and torch.equal(out, policy.mu[-1].weight)
 
 
 def test_cnn_policy_learns_which_side_is_bright(tmp_path):

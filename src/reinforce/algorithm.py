@@ -108,13 +108,15 @@ class PolicyGradient:
         self.schedule_epochs: int | None = None  # the linear lr schedule's horizon, fixed by the first learn()
 
     def _value_encoder(self) -> torch.nn.Module | None:
-        """V's encoder: the policy's own (share_encoder) or a fresh copy of it; None for vector observations."""
+        """V's encoder: a fresh copy of the policy's image encoder (None for vectors), or with share_encoder the
+        policy's own layers below its output (Policy.shared_torso)."""
         if not self.options.share_encoder:
             return self.policy.fresh_encoder()
-        if getattr(self.policy, "encoder", None) is None:
-            raise ValueError("share_encoder=true needs a policy with an encoder (image observations); this policy "
-                             "reads the observation vector directly: set share_encoder=false")
-        return self.policy.encoder
+        torso = self.policy.shared_torso() if hasattr(self.policy, "shared_torso") else None
+        if torso is None:
+            raise ValueError("share_encoder=true needs policy layers to share: an image encoder or hidden layers "
+                             "(hidden_sizes); this policy is linear: set share_encoder=false or give it hidden_sizes")
+        return torso
 
     def modules(self) -> list[torch.nn.Module]:
         """The learned modules: the policy (with its normaliser) and the value function, if any."""

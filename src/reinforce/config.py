@@ -77,9 +77,10 @@ class ReinforceOptions:
     value_iters: int = 10
     """Full-batch gradient steps fitting V to the returns, per epoch."""
     share_encoder: bool = False
-    """Image observations: V reads the policy's own CNN instead of a copy, so the value fit (its own Adam, after
-    the policy step) trains the features too: a dense signal beside the policy gradient's, as the MinAtar paper's
-    actor-critic shares its torso. Needs the `value` or `gae` baseline and an encoder (image observations)."""
+    """V reads the policy's own layers below its output (the CNN of image observations, else the MLP's hidden
+    layers) instead of its own network, so the value fit (its own Adam, after the policy step) trains the policy's
+    features too: a dense signal beside the policy gradient's, as the MinAtar paper's actor-critic shares its
+    torso. Needs the `value` or `gae` baseline and a policy with such layers (not a linear one)."""
 
     def __post_init__(self) -> None:
         validate_options(self)

@@ -76,6 +76,7 @@ class Policy(nn.Module):
 
     action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
     noise_steps: float = 0.0  # τ of correlated exploration noise (DiagonalGaussianPolicy only); 0: none
+    head_name: str = "logits"  # the attribute holding the head MLP (DiagonalGaussianPolicy: "mu")
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,6 +91,18 @@ class Policy(nn.Module):
     def fresh_encoder(self) -> ImageEncoder | None:
         """A newly initialised copy of the encoder (the value function's own), None without one."""
         return None if self.encoder is None else self.encoder.fresh()
+
+    def shared_torso(self) -> nn.Module | None:
+        """What a value function may share with the policy (share_encoder): the image encoder, else the head
+        MLP's hidden layers (a Sequential of the same modules, with `out_dim`); None for a linear head."""
+        if self.encoder is not None:
+            return self.encoder
+        head = getattr(self, self.head_name, None)
+        if not isinstance(head, nn.Sequential) or len(head) < 2:
+            return None
+        torso = head[:-1]  # the same Linear and activation objects: their parameters are the policy's
+        torso.out_dim = head[-1].in_features
+        return torso
 
     def enable_obs_normalization(self, obs_dim: int) -> None:
         self.obs_normalizer = ObsNormalizer(obs_dim)
@@ -231,6 +244,7 @@ class DiagonalGaussianPolicy(Policy):
     """
 
     action_kind = "box"
+    head_name = "mu"
 
     def __init__(
         self,
