@@ -190,9 +190,11 @@ def test_shared_torso_of_a_vector_policy_is_its_hidden_layers():
     assert not torch.equal(first, policy.mu[0].weight) and torch.equal(out, policy.mu[-1].weight)
 
 
-def test_cnn_policy_learns_which_side_is_bright(tmp_path):
+@pytest.mark.parametrize("estimator", [dict(baseline="mean"), dict(baseline="gae", share_encoder=True, value_iters=1)],
+                         ids=["mean-baseline", "shared-value-cnn"])
+def test_cnn_policy_learns_which_side_is_bright(tmp_path, estimator):
     torch.manual_seed(0)
-    env, policy, agent = _image_agent(baseline="mean", normalize_advantages=True)
+    env, policy, agent = _image_agent(normalize_advantages=True, **estimator)
     agent.learn(epochs=60)
     probe = BrightSide()
     probe.reset(seed=123)  # fresh frames, never trained on
