@@ -100,7 +100,9 @@ CONFIGS.update({
     "b-t64-sq": v(BASE, steps_per_rollout=64, squash=True),
     "b-t64-ls-0.5-sq": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True),
     # The best v1 setting above with its lr decayed linearly to 0 (one seed collapsed late at constant lr).
-    "b-t64-ls-0.5-sq-lin": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, lr_schedule="linear"),
+    "b-t64-ls-0.5-sq-lin": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, lr_schedule="linear"),    # Seed 3 of b-t64-ls-0.5-sq fell from ~300 to 155 at 9.5M on v1; on v0 an entropy bonus of 0.003 is what
+    # kept σ from collapsing late (s-h01-ls-2-e003 below), so the v1 recipe with it, for 20M steps.
+    "b-t64-ls-0.5-sq-e003": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, entropy_coef=0.003),
 })
 
 # The v1 recipe with an output layer initialised near zero (orthogonal, gain 0.01, as CleanRL's actor head):
