@@ -155,7 +155,10 @@ CONFIGS.update({
     "e3-clip": v(E3, max_grad_norm=0.5),
     "e3-nonorm": v(E3, normalize_observations=False),
     # at 3M only e3-h0 (4.4) and e3-nonorm (48.4) left the crash on seed 4; seed 3 stayed in every setting
-    "e3-nonorm-h0": v(E3, normalize_observations=False, head_init_gain=0.0),
+    "e3-nonorm-h0": v(E3, normalize_observations=False, head_init_gain=0.0),    # GAE's λ (0.95 here) was never screened: λ near 1 credits the swing's late payoff to the early pushes,
+    # a small λ leans on V (stop 28).
+    "e3-lam99": v(E3, gae_lambda=0.99),
+    "e3-lam80": v(E3, gae_lambda=0.8),
 })
 
 # No option-level change raised the escape rate (3 of 10 seeds at 3M). The policy's own white noise (σ = e^-2)
