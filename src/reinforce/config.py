@@ -83,6 +83,7 @@ class ReinforceOptions:
     torso. Needs the `value` or `gae` baseline and a policy with such layers (not a linear one)."""
 
     def __post_init__(self) -> None:
+        _sizes_as_tuples(self)
         validate_options(self)
 
     @property
@@ -153,8 +154,18 @@ class Config(ReinforceOptions):
     CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
 
     def __post_init__(self) -> None:
+        _sizes_as_tuples(self)
         validate_options(self)
         validate_config(self)
+
+
+def _sizes_as_tuples(obj: Any) -> None:
+    """Layer sizes given as lists (as a Python caller or JSON writes them) stored as the tuples the rest expects,
+    so that `Config(hidden_sizes=[64, 64])` works and configs stay hashable; anything else is left to the check."""
+    for name in ("hidden_sizes", "value_hidden_sizes"):
+        value = getattr(obj, name, None)
+        if isinstance(value, list):
+            object.__setattr__(obj, name, tuple(value))
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
