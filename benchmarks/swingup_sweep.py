@@ -100,7 +100,8 @@ CONFIGS.update({
     "b-t64-sq": v(BASE, steps_per_rollout=64, squash=True),
     "b-t64-ls-0.5-sq": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True),
     # The best v1 setting above with its lr decayed linearly to 0 (one seed collapsed late at constant lr).
-    "b-t64-ls-0.5-sq-lin": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, lr_schedule="linear"),    # Seed 3 of b-t64-ls-0.5-sq fell from ~300 to 155 at 9.5M on v1; on v0 an entropy bonus of 0.003 is what
+    "b-t64-ls-0.5-sq-lin": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, lr_schedule="linear"),
+    # Seed 3 of b-t64-ls-0.5-sq fell from ~300 to 155 at 9.5M on v1; on v0 an entropy bonus of 0.003 is what
     # kept σ from collapsing late (s-h01-ls-2-e003 below), so the v1 recipe with it, for 20M steps.
     "b-t64-ls-0.5-sq-e003": v(BASE, steps_per_rollout=64, log_std_init=-0.5, squash=True, entropy_coef=0.003),
 })
@@ -155,7 +156,8 @@ CONFIGS.update({
     "e3-clip": v(E3, max_grad_norm=0.5),
     "e3-nonorm": v(E3, normalize_observations=False),
     # at 3M only e3-h0 (4.4) and e3-nonorm (48.4) left the crash on seed 4; seed 3 stayed in every setting
-    "e3-nonorm-h0": v(E3, normalize_observations=False, head_init_gain=0.0),    # GAE's λ (0.95 here) was never screened: λ near 1 credits the swing's late payoff to the early pushes,
+    "e3-nonorm-h0": v(E3, normalize_observations=False, head_init_gain=0.0),
+    # GAE's λ (0.95 here) was never screened: λ near 1 credits the swing's late payoff to the early pushes,
     # a small λ leans on V (stop 28).
     "e3-lam99": v(E3, gae_lambda=0.99),
     "e3-lam80": v(E3, gae_lambda=0.8),

@@ -129,7 +129,7 @@ def test_wrapper_specs_parse_round_trip_and_reject_what_is_not_a_literal_call():
         Config(env_id="CartPole-v1", encoder="resnet")
 
 
-def test_layer_sizes_given_as_lists_are_accepted_from_python():
+def test_sequence_fields_given_as_lists_are_accepted_from_python():
     """A Python caller writes lists; the config stores the tuples the rest of the library (and hashing) expects,
     and a bad size inside a list is still refused with the one-line message."""
     from reinforce.config import Config, ReinforceOptions
@@ -137,6 +137,7 @@ def test_layer_sizes_given_as_lists_are_accepted_from_python():
     cfg = Config(hidden_sizes=[32, 16], value_hidden_sizes=[])
     assert cfg.hidden_sizes == (32, 16) and cfg.value_hidden_sizes == ()
     assert ReinforceOptions(value_hidden_sizes=[8]).value_hidden_sizes == (8,)
+    assert Config(env_id="CartPole-v1", wrappers=["FlattenObservation"]).wrappers == ("FlattenObservation",)
     hash(cfg)  # frozen and hashable with list input
     with pytest.raises(ValueError, match="hidden_sizes must be a list of integers"):
         Config(hidden_sizes=[64, 0])

@@ -83,7 +83,7 @@ class ReinforceOptions:
     torso. Needs the `value` or `gae` baseline and a policy with such layers (not a linear one)."""
 
     def __post_init__(self) -> None:
-        _sizes_as_tuples(self)
+        _lists_as_tuples(self)
         validate_options(self)
 
     @property
@@ -154,18 +154,19 @@ class Config(ReinforceOptions):
     CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
 
     def __post_init__(self) -> None:
-        _sizes_as_tuples(self)
+        _lists_as_tuples(self)
         validate_options(self)
         validate_config(self)
 
 
-def _sizes_as_tuples(obj: Any) -> None:
-    """Layer sizes given as lists (as a Python caller or JSON writes them) stored as the tuples the rest expects,
-    so that `Config(hidden_sizes=[64, 64])` works and configs stay hashable; anything else is left to the check."""
-    for name in ("hidden_sizes", "value_hidden_sizes"):
-        value = getattr(obj, name, None)
+def _lists_as_tuples(obj: Any) -> None:
+    """Lists given for the tuple fields (layer sizes, wrappers: as a Python caller or JSON writes them) stored as
+    the tuples the rest expects, so `Config(hidden_sizes=[64, 64])` works and configs stay hashable. Every
+    sequence field is a tuple, so any list is one; what is inside is left to the checks."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
         if isinstance(value, list):
-            object.__setattr__(obj, name, tuple(value))
+            object.__setattr__(obj, f.name, tuple(value))
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
