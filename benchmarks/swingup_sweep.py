@@ -178,6 +178,15 @@ CONFIGS.update({
     "n30-c15": v(N30, correlated_noise_log_scale=-1.5),
 })
 
+# ξ is exogenous, so the score of log c is a product of two independent zero-mean noises (c barely learns) and
+# the pushes the noise makes are never credited to μ. Autoregressive exploration makes the held pushes the
+# policy's own actions (u_t = μ(s_t) + d_t, d an AR(1) within the episode, reinforce.autoregressive): σ is then
+# the held push's scale and gets a variance's ordinary score, so it can shrink for the balance.
+CONFIGS.update({
+    f"ar{tau}-ls{-ls:g}": v(E3, autoregressive_noise_steps=float(tau), log_std_init=ls)
+    for tau in (10, 30) for ls in (-1.0, -1.5, -2.0)
+})
+
 
 def parse_seeds(text: str) -> list[int]:
     out: list[int] = []

@@ -61,6 +61,9 @@ def one_line_error(capsys):
         # correlated exploration noise: its last ξ per env is collector state, its scale a weight
         (dict(env_id="reinforce/CartPoleSwingUp-v0", hidden_sizes=(8,), squash=True, reset_each_epoch=False,
               correlated_noise_steps=20.0), "signal"),
+        # autoregressive exploration: the previous obs, action and episode start per env are collector state
+        (dict(env_id="reinforce/CartPoleSwingUp-v0", hidden_sizes=(8,), squash=True, reset_each_epoch=False,
+              autoregressive_noise_steps=20.0), "signal"),
     ],
 )
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch, capsys, changes, how):

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from reinforce import autoregressive as ar
 from reinforce.config import ReinforceOptions
 from reinforce.envs.vector import VecEnv
 from reinforce.metrics import Metrics, to_numbers
@@ -197,7 +198,10 @@ class PolicyGradient:
         n = weights_N.shape[0]
         obs_N = batch.obs.flatten(0, 1)  # (T·E, ...): vectors or images alike
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
-        if batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
+        if batch.prev_obs is not None:  # π(a_t | s_t, s_{t-1}, a_{t-1}): autoregressive exploration
+            dist = ar.batch_pi(self.policy, batch.obs, batch.actions, batch.dones, batch.prev_obs, batch.prev_u,
+                               batch.prev_fresh)
+        elif batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
             dist = self.policy.pi(obs_N, noise=batch.noise.reshape(n, -1))
         elif batch.action_mask is None:
             dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout

@@ -125,6 +125,11 @@ class Config(ReinforceOptions):
     and the gradient stay exact. Evaluation, predict and export act with ξ = 0."""
     correlated_noise_log_scale: float = -1.0
     """Initial log c (learned, one per action dimension) of `correlated_noise_steps`' noise."""
+    autoregressive_noise_steps: float = 0.0
+    """Gaussian policies: correlation time τ (env steps) of autoregressive exploration, 0 = none (not with
+    `correlated_noise_steps`). The Gaussian's noise itself becomes AR(1) within an episode, ρ = e^(-1/τ):
+    π(u_t | s_t, s_{t-1}, u_{t-1}) = N(μ(s_t) + ρ(u_{t-1} - μ(s_{t-1})), (1-ρ²)σ²), so pushes last ~τ steps and
+    are credited to μ and σ like any action (reinforce.autoregressive). Evaluation acts with the mean."""
     squash: bool = False
     """Gaussian policies: tanh-squash samples into the action bounds (with the log-prob correction) instead of clipping."""
     normalize_observations: bool = False
@@ -224,6 +229,10 @@ def validate_config(c: Config) -> None:
     require_finite("log_std_init", c.log_std_init)
     require_finite("correlated_noise_log_scale", c.correlated_noise_log_scale)
     require_finite("correlated_noise_steps", c.correlated_noise_steps, low=0.0)
+    require_finite("autoregressive_noise_steps", c.autoregressive_noise_steps, low=0.0)
+    if c.autoregressive_noise_steps and c.correlated_noise_steps:
+        raise ValueError("autoregressive_noise_steps and correlated_noise_steps are two kinds of correlated exploration: "
+                         "set one of them (the other to 0)")
     if c.correlated_noise_decay_steps and not c.correlated_noise_steps:
         raise ValueError("correlated_noise_decay_steps fades the correlated noise, which is off: set correlated_noise_steps "
                          "(its correlation time in env steps, e.g. 30) or leave the decay at 0")

@@ -356,9 +356,14 @@ class SquashedDiagGaussian(_Gaussian):
         squashed = torch.tanh(super().rsample(sample_shape)).clamp(-_TANH_LIMIT, _TANH_LIMIT)
         return self.center + self.half_range * squashed
 
+    @staticmethod
+    def pre_tanh(value: torch.Tensor, center: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+        """u = atanh((a − center)/half_range) (..., A), the scaled action clamped within ±(1 − 1e-6) first."""
+        return torch.atanh(((value - center) / half_range).clamp(-_TANH_LIMIT, _TANH_LIMIT))
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """log N(u) − log|da/du| summed over A: (..., A) -> (...,), with u = atanh((a − center)/half_range)."""
-        u = torch.atanh(((value - self.center) / self.half_range).clamp(-_TANH_LIMIT, _TANH_LIMIT))
+        u = self.pre_tanh(value, self.center, self.half_range)
         # log(1 − tanh²u) written as 2·(log 2 − u − softplus(−2u)): no cancellation for large |u|.
         log_det = torch.log(self.half_range) + 2 * (math.log(2) - u - softplus(-2 * u))
         return super().log_prob(u) - log_det.sum(-1)

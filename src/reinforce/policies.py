@@ -76,6 +76,7 @@ class Policy(nn.Module):
 
     action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
     noise_steps: float = 0.0  # τ of correlated exploration noise (DiagonalGaussianPolicy only); 0: none
+    ar_steps: float = 0.0  # τ of autoregressive exploration (DiagonalGaussianPolicy, reinforce.autoregressive); 0: none
     head_name: str = "logits"  # the attribute holding the head MLP (DiagonalGaussianPolicy: "mu")
 
     def __init__(self) -> None:
@@ -241,6 +242,8 @@ class DiagonalGaussianPolicy(Policy):
     the actions) and the mean becomes μ(s) + c·ξ, with log c the learned `noise_log_scale` (act_dim,). The
     policy is then π(a | s, ξ) on the state (s, ξ) whose ξ part moves on its own, so the score-function
     gradient with ξ stored beside each action is exact. Without `noise` (evaluation, predict, export) ξ = 0.
+    Autoregressive exploration (`ar_steps` τ > 0) instead makes the noise the policy's own: the rollout and
+    the loss act through reinforce.autoregressive; `pi(obs)` is then the marginal law (evaluation, export).
     """
 
     action_kind = "box"
@@ -259,10 +262,11 @@ class DiagonalGaussianPolicy(Policy):
         encoder: ImageEncoder | None = None,
         noise_steps: float = 0.0,
         noise_log_scale_init: float = -1.0,
+        ar_steps: float = 0.0,
     ):
         """`mu` = mlp(obs_dim (or the encoder's features) -> act_dim); `log_std` starts at `log_std_init`;
         bounds default to ±1 when squashed; `noise_steps` > 0 adds the correlated noise, log c starting at
-        `noise_log_scale_init`."""
+        `noise_log_scale_init`; `ar_steps` > 0 (not with it) makes exploration autoregressive."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
@@ -271,6 +275,11 @@ class DiagonalGaussianPolicy(Policy):
             self.noise_steps = float(noise_steps)
             self.noise_rho = math.exp(-1.0 / self.noise_steps)
             self.noise_log_scale = nn.Parameter(torch.full((self.act_dim,), float(noise_log_scale_init)))
+        if ar_steps > 0:
+            if noise_steps > 0:
+                raise ValueError("autoregressive_noise_steps and correlated_noise_steps are two kinds of correlated "
+                                 "exploration: set one of them (the other to 0)")
+            self.ar_steps = float(ar_steps)
         self.squash = bool(squash)
         if self.squash:
             low = torch.as_tensor(-1.0 if action_low is None else action_low, dtype=torch.float32).expand(self.act_dim)
@@ -315,6 +324,7 @@ def make_policy(
     encoder: str = "auto",
     noise_steps: float = 0.0,
     noise_log_scale_init: float = -1.0,
+    ar_steps: float = 0.0,
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
     MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian;
@@ -330,9 +340,10 @@ def make_policy(
         warnings.warn("normalize_observations applies to vector observations: images are scaled to [0, 1] by the "
                       "encoder instead", stacklevel=2)
         normalize_observations = False
-    if noise_steps > 0 and spec.kind != "box":
-        raise ValueError(f"correlated_noise_steps applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
-                         "leave it at 0 for this env")
+    for name, steps in (("correlated_noise_steps", noise_steps), ("autoregressive_noise_steps", ar_steps)):
+        if steps > 0 and spec.kind != "box":
+            raise ValueError(f"{name} applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
+                             "leave it at 0 for this env")
     logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
         policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
@@ -354,6 +365,7 @@ def make_policy(
             encoder=enc,
             noise_steps=noise_steps,
             noise_log_scale_init=noise_log_scale_init,
+            ar_steps=ar_steps,
         )
     if head_init_gain is not None:
         policy.init_output_layer(head_init_gain)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from reinforce import autoregressive as ar
 from reinforce.policies import Policy
 from reinforce.envs.vector import VecEnv
 from reinforce.spaces import action_spec
@@ -41,6 +42,12 @@ class Batch:
     # (T, E, act_dim) float32: the correlated exploration noise ξ_t (times the collector's noise_gain) the
     # Gaussian's mean was shifted by (noise_steps > 0), an input of π(a_t | s_t, ξ_t); None without it
     noise: torch.Tensor | None = None
+    # Autoregressive exploration (reinforce.autoregressive), None without it: what row 0's conditional law reads
+    # from before the rollout, the obs s_{-1} (E, ...), the pre-squash action u_{-1} (E, A), and (E,) bool
+    # whether s_0 starts an episode (then neither is read); later rows take them from the row above
+    prev_obs: torch.Tensor | None = None
+    prev_u: torch.Tensor | None = None
+    prev_fresh: torch.Tensor | None = None
     # Filled by the algorithm once per update (`PolicyGradient.with_targets`), then read by the loss and the value fit:
     weights: torch.Tensor | None = None  # (T, E) Ψ_t, the weight of log π(a_t|s_t)
     value_targets: torch.Tensor | None = None  # (T, E) what V(s_t) is fitted to, with a value function
@@ -81,6 +88,8 @@ class Batch:
             final_obs=final,
             action_mask=mask,
             noise=None if first.noise is None else torch.cat([b.noise for b in batches], dim=1),
+            **{k: None if getattr(first, k) is None else torch.cat([getattr(b, k) for b in batches])
+               for k in ("prev_obs", "prev_u", "prev_fresh")},
         )
 
 
@@ -109,6 +118,7 @@ class RolloutCollector:
         # what ξ is multiplied by before the policy reads it (a decay schedule fills it): a 0-dim device tensor,
         # so a captured rollout (run/graphed.py) reads the current value on every replay
         self.noise_gain = torch.ones((), device=self.device)
+        self.ar_state: ar.ARState | None = None  # autoregressive exploration's memory; None: every env fresh
         self._seed = seed
         num_envs = env.num_envs
         self.running_return_E = torch.zeros(num_envs, device=self.device)
@@ -120,16 +130,19 @@ class RolloutCollector:
         self.mask_E = info.get("action_mask") if isinstance(info, dict) else None
         self._seed = None
         self.noise_E = None  # the next step draws ξ afresh from its stationary law
+        self.ar_state = None
         self.running_return_E.zero_()
         self.running_length_E.zero_()
 
     def state_dict(self) -> dict:
         """Current observations (E, ...) and action masks (E, n) or None, the last correlated noise (E, act_dim)
-        or None, running episode return and length (E,), pending reset seed."""
+        or None, autoregressive exploration's memory or None, running episode return and length (E,), pending
+        reset seed."""
         return {  # copies: collecting updates the running tensors in place
             "obs": None if self.obs_E is None else self.obs_E.clone(),
             "action_mask": None if self.mask_E is None else self.mask_E.clone(),
             "noise": None if self.noise_E is None else self.noise_E.clone(),
+            "ar": None if self.ar_state is None else self.ar_state.state_dict(),
             "running_return": self.running_return_E.clone(),
             "running_length": self.running_length_E.clone(),
             "seed": self._seed,
@@ -142,13 +155,15 @@ class RolloutCollector:
         self.mask_E = None if mask is None else mask.to(self.device, torch.bool)
         noise = state.get("noise")  # absent from states saved before correlated noise existed
         self.noise_E = None if noise is None else noise.to(self.device)
+        ar_state = state.get("ar")  # absent from states saved before autoregressive exploration existed
+        self.ar_state = None if ar_state is None else ar.ARState.from_state_dict(ar_state, self.device)
         self.running_return_E.copy_(state["running_return"])
         self.running_length_E.copy_(state["running_length"])
         self._seed = state["seed"]
 
     def restart(self, seed: int | None) -> None:
         """Drop the running episodes: the next rollout resets the envs, with `seed` (None: continue their RNG)."""
-        self.obs_E = self.mask_E = self.noise_E = None
+        self.obs_E = self.mask_E = self.noise_E = self.ar_state = None
         self.running_return_E.zero_()
         self.running_length_E.zero_()
         self._seed = seed
@@ -185,12 +200,23 @@ class RolloutCollector:
         final_TE = torch.zeros_like(obs_TE) if self.keep_final_obs else None
         noisy = getattr(self.policy, "noise_steps", 0.0) > 0  # a duck-typed policy may not say
         noise_TE = torch.empty((T, E, *spec.sample_shape), device=self.device) if noisy else None
+        rho = ar.rho(self.policy)
+        if rho > 0:  # the conditional law's inputs from before row 0, kept in the batch for the loss
+            if self.ar_state is None:
+                self.ar_state = ar.ARState(obs_E, spec.sample_shape[0])
+            before = self.ar_state
+            prev_u_E, fresh_E = before.prev_u_E, before.fresh_E
+            prev_mean_E = ar.mean(self.policy, before.prev_obs_E)
 
         # Buffers above are normal tensors (autograd may read them later); the loop itself runs in
         # inference mode, which skips version counting on every temporary.
         with torch.inference_mode():
             for t in range(T):
-                if noisy:  # ξ moves on its own (never reset with the episodes): an input of π like s_t
+                if rho > 0:  # u_t = μ(s_t) + ρ·(u_{t-1} − μ(s_{t-1})) + fresh noise, within an episode
+                    mean_E = ar.mean(self.policy, obs_E)
+                    action_E = ar.conditional(self.policy, mean_E, prev_mean_E, prev_u_E, fresh_E).sample()
+                    prev_mean_E, prev_u_E = mean_E, ar.pre_squash(self.policy, action_E)
+                elif noisy:  # ξ moves on its own (never reset with the episodes): an input of π like s_t
                     self.noise_E = self.policy.next_noise(self.noise_E, E)
                     torch.mul(self.noise_E, self.noise_gain, out=noise_TE[t])
                     action_E = self.policy.pi(obs_E, noise=noise_TE[t]).sample()
@@ -215,6 +241,7 @@ class RolloutCollector:
                 terminated_TE[t] = term_E
                 truncated_TE[t] = trunc_E
                 done_E = term_E | trunc_E
+                fresh_E = done_E  # (read by the autoregressive branch only) s_{t+1} starts an episode
                 self.running_return_E += reward_E
                 self.running_length_E += 1
                 ret_TE[t] = self.running_return_E
@@ -229,6 +256,10 @@ class RolloutCollector:
                 mask_E = torch.ones_like(mask_E) if next_mask_E is None and mask_E is not None else next_mask_E
 
         self.obs_E, self.mask_E = obs_E, mask_E
+        if rho > 0:
+            # copies made outside inference mode: the next batch hands them to the loss's autograd
+            self.ar_state = ar.ARState.from_state_dict(
+                {"prev_obs": obs_TE[-1].clone(), "prev_u": prev_u_E.clone(), "fresh": fresh_E.clone()}, self.device)
         no_episodes = ret_TE.new_empty(0)
         batch = Batch(
             obs=obs_TE,
@@ -242,5 +273,8 @@ class RolloutCollector:
             final_obs=final_TE,
             action_mask=mask_TE,
             noise=noise_TE,
+            prev_obs=before.prev_obs_E if rho > 0 else None,
+            prev_u=before.prev_u_E if rho > 0 else None,
+            prev_fresh=before.fresh_E if rho > 0 else None,
         )
         return batch, ret_TE, len_TE

@@ -27,6 +27,7 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         encoder=cfg.encoder,
         noise_steps=cfg.correlated_noise_steps,
         noise_log_scale_init=cfg.correlated_noise_log_scale,
+        ar_steps=cfg.autoregressive_noise_steps,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from reinforce import autoregressive as ar
 from reinforce.algorithm import PolicyGradient
 from reinforce.config import CUDA_GRAPH_MODES as MODES
 from reinforce.envs.torch_env import TorchVectorEnv
@@ -41,6 +42,8 @@ def unsupported(agent: PolicyGradient) -> str | None:
     """Why `agent`'s epoch cannot be graphed (None when it can)."""
     if not isinstance(agent.env, TorchVectorEnv):
         return f"the env must be a native batched env (backend native), not {type(agent.env).__name__}"
+    if ar.rho(agent.policy) > 0:
+        return "autoregressive exploration carries per-env state between steps that the graphed epoch does not hold yet"
     if agent.reducer.world_size > 1:
         return "torchrun jobs exchange gradients between processes: the epoch stays eager"
     return None  # (native envs give no action masks)
