@@ -53,37 +53,45 @@ def test_autoregressive_gradient_is_unbiased():
 
 
 def test_collector_draws_what_the_loss_scores_across_rollouts_and_episodes():
-    """Over several rollouts of the swing-up (episodes crossing rollout ends), the loss's conditional law makes
-    the sampled u white: standardised residuals have mean 0, variance 1 and no lag-1 correlation; the noise
-    d = u - μ(s) itself follows d_{t+1} = ρ·d_t + white noise within episodes. Tolerances: 5 standard errors."""
+    """Over several rollouts of the swing-up (episodes crossing rollout ends, weights and the observation
+    normaliser updated between them), the loss's conditional law makes the sampled u white: standardised
+    residuals have mean 0, variance 1 and no lag-1 correlation; the noise d = u - μ(s) follows
+    d_{t+1} = ρ·d_t + white noise within episodes, across the rollout boundary too (d_{-1} taken under the new
+    weights). Tolerances: 5 standard errors."""
     torch.manual_seed(1)
     cfg = reinforce.Config(env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=50, hidden_sizes=(16,),
-                           squash=True, log_std_init=-1.0, autoregressive_noise_steps=10.0, reset_each_epoch=False)
+                           squash=True, log_std_init=-1.0, autoregressive_noise_steps=10.0, reset_each_epoch=False,
+                           normalize_observations=True)
     agent = build(cfg)[2]
     policy = agent.policy
-    zs, ds, carries = [], [], []
+    zs, nows, nexts = [], [], []
+    previous = None
     for _ in range(4):
         batch = agent.collect()
+        if previous is not None:  # row 0 reads the last row of the rollout before
+            assert torch.equal(batch.prev_fresh, previous.dones[-1]) and torch.equal(batch.prev_obs, previous.obs[-1])
+            torch.testing.assert_close(batch.prev_u, ar.pre_squash(policy, previous.actions[-1]))
+        assert batch.prev_fresh.all() == (previous is None)  # the first rollout starts every env fresh
+        previous = batch
         with torch.no_grad():
             dist = ar.batch_pi(policy, batch.obs, batch.actions, batch.dones, batch.prev_obs, batch.prev_u,
                                batch.prev_fresh)
-            u_N = ar.pre_squash(policy, batch.actions.flatten(0, 1))
-            zs.append(((u_N - dist.loc) / dist.log_std.exp()).reshape(-1))
-            d_TE = (u_N - ar.mean(policy, batch.obs.flatten(0, 1))).reshape(batch.rewards.shape)
-            ds.append(d_TE)
-            carries.append(~batch.dones[:-1])  # d_{t+1} continues d_t
-        agent.update(batch)  # the weights move: the next rollout's first row must use the new μ(s_{-1})
-    z = torch.cat(zs).double()
+            u_TE = ar.pre_squash(policy, batch.actions)
+            zs.append(((u_TE.flatten(0, 1) - dist.loc) / dist.log_std.exp()).reshape(50, 64))
+            d_TE = (u_TE - ar.mean(policy, batch.obs)).squeeze(-1)
+            d_prev_E = (batch.prev_u - ar.mean(policy, batch.prev_obs)).squeeze(-1)
+        d_T1E = torch.cat([d_prev_E[None], d_TE])
+        carry_TE = ~torch.cat([batch.prev_fresh[None], batch.dones[:-1]])  # d_t continues d_{t-1}
+        nows.append(d_T1E[:-1][carry_TE])
+        nexts.append(d_T1E[1:][carry_TE])
+        agent.update(batch)
+    z = torch.stack(zs).double()
     n = z.numel()
     assert abs(float(z.mean())) < 5 / math.sqrt(n) and abs(float(z.var()) - 1) < 5 * math.sqrt(2 / n)
-    # within one rollout, consecutive rows of the same env (the residuals are independent whatever the episodes)
-    z_TE = torch.stack([zz.reshape(50, 64) for zz in zs]).double()
-    lag = (z_TE[:, 1:] * z_TE[:, :-1]).mean()
-    assert abs(float(lag)) < 5 / math.sqrt(z_TE[:, 1:].numel())
-    # d_{t+1} = ρ·d_t + white noise within an episode, whatever d_0 was (also a d_0 carried over an update):
-    # the least-squares slope through the origin estimates ρ, with standard error σ_resid / √Σd_t²
-    pairs = torch.cat([torch.stack([d[1:][c], d[:-1][c]]) for d, c in zip(ds, carries)], dim=1).double()
-    nxt, now = pairs
+    lag = (z[:, 1:] * z[:, :-1]).mean()  # consecutive rows of an env: independent whatever the episodes
+    assert abs(float(lag)) < 5 / math.sqrt(z[:, 1:].numel())
+    # the least-squares slope through the origin estimates ρ whatever d_0 was; standard error σ_resid / √Σd_t²
+    now, nxt = torch.cat(nows).double(), torch.cat(nexts).double()
     slope = float((nxt * now).sum() / (now * now).sum())
     se = float((nxt - slope * now).std() / (now * now).sum().sqrt())
     assert abs(slope - ar.rho(policy)) < 5 * se, (slope, ar.rho(policy), se)
@@ -94,8 +102,9 @@ def test_autoregressive_options_refuse_what_they_cannot_do():
         reinforce.make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), ar_steps=5.0)
     with pytest.raises(ValueError, match="two kinds of correlated exploration"):
         reinforce.Config(autoregressive_noise_steps=5.0, correlated_noise_steps=5.0)
-    with pytest.raises(ValueError, match="autoregressive_noise_steps"):
-        reinforce.Config(autoregressive_noise_steps=-1.0)
+    for bad in (-1.0, 1e17):  # 1e17: ρ would round to 1
+        with pytest.raises(ValueError, match="autoregressive_noise_steps"):
+            reinforce.Config(autoregressive_noise_steps=bad)
     cfg = reinforce.Config(env_id="reinforce/CartPoleSwingUp-v0", num_envs=4, autoregressive_noise_steps=5.0)
     agent = build(cfg)[2]
     with pytest.raises(ValueError, match="cuda_graph='on': autoregressive exploration"):
@@ -103,12 +112,16 @@ def test_autoregressive_options_refuse_what_they_cannot_do():
     assert not graphed.wants_graph(agent, "auto")
 
 
-def test_marginal_policy_acts_at_evaluation():
-    """pi(obs) without the rollout's memory is the stationary law N(μ(s), σ²): evaluation and export need nothing else."""
+def test_fresh_rows_take_the_stationary_law_and_ignore_their_previous_inputs():
+    """An episode's first row is N(μ(s), σ²), pi(obs)'s law (what evaluation acts with), even when the previous
+    inputs it must not read are non-finite; a carried row is N(μ + ρ(u_prev − μ_prev), (1 − ρ²)σ²)."""
     policy = reinforce.DiagonalGaussianPolicy(3, 2, log_std_init=-0.3, ar_steps=8.0)
-    obs = torch.randn(5, 3)
-    dist = policy.pi(obs)
-    torch.testing.assert_close(dist.mean, ar.mean(policy, obs))
-    torch.testing.assert_close(dist.stddev, torch.full((5, 2), math.exp(-0.3)))
-    fresh = ar.conditional(policy, dist.mean, torch.zeros(5, 2), torch.ones(5, 2), torch.ones(5, dtype=torch.bool))
-    torch.testing.assert_close(fresh.log_prob(obs[:, :2]), dist.log_prob(obs[:, :2]))
+    obs, u = torch.randn(5, 3), torch.randn(5, 2)
+    marginal = policy.pi(obs)
+    mean, nan = ar.mean(policy, obs), torch.full((5, 2), float("nan"))
+    fresh = ar.conditional(policy, mean, nan, nan, torch.ones(5, dtype=torch.bool))
+    torch.testing.assert_close(fresh.log_prob(u), marginal.log_prob(u))
+    prev_mean, prev_u, r = torch.randn(5, 2), torch.randn(5, 2), math.exp(-1 / 8)
+    carried = ar.conditional(policy, mean, prev_mean, prev_u, torch.zeros(5, dtype=torch.bool))
+    want = torch.distributions.Normal(mean + r * (prev_u - prev_mean), math.exp(-0.3) * math.sqrt(1 - r * r))
+    torch.testing.assert_close(carried.log_prob(u), want.log_prob(u).sum(-1))

@@ -7,8 +7,10 @@ d = N(0, σ²) at an episode's first step. Seen from the state (s_t, s_{t−1}, 
 
 with both μ terms functions of the weights, and N(μ(s_t), σ²) at an episode's first step. Unlike an
 exogenous noise added to the mean, the held pushes are the policy's own actions, so the gradient credits
-them and σ gets the ordinary score of a variance (it can shrink once the task wants precision). The
-marginal law of u_t is N(μ(s_t), σ²), which is what evaluation, `predict` and export act with.
+them and σ gets the ordinary score of a variance (it can shrink once the task wants precision). Evaluation,
+`predict` and export act with `pi(obs)` = N(μ(s_t), σ²), the noise's stationary law without the memory
+(sampled evaluation is therefore white noise of scale σ, not the held pushes of training). The reported
+entropy is the conditional law's: ½·log(1−ρ²) per dimension below a white-noise policy of the same σ.
 
 Shapes: E envs, T steps, A action dimensions; u is the Gaussian's sample before any tanh squash.
 """
@@ -47,9 +49,10 @@ def conditional(policy: DiagonalGaussianPolicy, mean_X: torch.Tensor, prev_mean_
     pre-squash action `prev_u_X` (X, A), `fresh_X` (X,) bool where s is an episode's first state (the
     stationary N(μ(s), σ²) there)."""
     r = rho(policy)
-    carry_X1 = (~fresh_X).unsqueeze(-1).to(mean_X.dtype)  # 1 where the noise carries over from the last step
-    loc = mean_X + (r * carry_X1) * (prev_u_X - prev_mean_X)
-    log_std = policy.log_std + (0.5 * math.log1p(-r * r)) * carry_X1  # (X, A): σ·√(1−ρ²) where it carries
+    carry_X1 = (~fresh_X).unsqueeze(-1)  # where the noise carries over from the last step
+    # selections, not products with a 0/1 mask: a fresh row never reads its (meaningless) previous inputs
+    loc = torch.where(carry_X1, mean_X + r * (prev_u_X - prev_mean_X), mean_X)
+    log_std = torch.where(carry_X1, policy.log_std + 0.5 * math.log1p(-r * r), policy.log_std)  # σ·√(1−ρ²) if carried
     if policy.squash:
         return SquashedDiagGaussian(loc, log_std, policy.action_center, policy.action_half_range)
     return DiagGaussian(loc, log_std)
@@ -87,7 +90,3 @@ class ARState:
         new.prev_obs_E, new.prev_u_E = state["prev_obs"].to(device), state["prev_u"].to(device)
         new.fresh_E = state["fresh"].to(device, torch.bool)
         return new
-
-    def advance(self, obs_E: torch.Tensor, u_E: torch.Tensor, done_E: torch.Tensor) -> None:
-        """After acting `u_E` at `obs_E`: remember them; envs whose episode ended start fresh."""
-        self.prev_obs_E, self.prev_u_E, self.fresh_E = obs_E, u_E, done_E

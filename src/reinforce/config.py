@@ -229,7 +229,8 @@ def validate_config(c: Config) -> None:
     require_finite("log_std_init", c.log_std_init)
     require_finite("correlated_noise_log_scale", c.correlated_noise_log_scale)
     require_finite("correlated_noise_steps", c.correlated_noise_steps, low=0.0)
-    require_finite("autoregressive_noise_steps", c.autoregressive_noise_steps, low=0.0)
+    # τ ≤ 1e6 keeps ρ = e^(-1/τ) below 1 in float arithmetic (1 - ρ² would round to 0 near 1e16)
+    require_finite("autoregressive_noise_steps", c.autoregressive_noise_steps, low=0.0, high=1e6)
     if c.autoregressive_noise_steps and c.correlated_noise_steps:
         raise ValueError("autoregressive_noise_steps and correlated_noise_steps are two kinds of correlated exploration: "
                          "set one of them (the other to 0)")

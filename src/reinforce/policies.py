@@ -279,6 +279,8 @@ class DiagonalGaussianPolicy(Policy):
             if noise_steps > 0:
                 raise ValueError("autoregressive_noise_steps and correlated_noise_steps are two kinds of correlated "
                                  "exploration: set one of them (the other to 0)")
+            if not ar_steps <= 1e6:  # ρ = e^(-1/τ) must stay below 1 in float arithmetic
+                raise ValueError(f"autoregressive_noise_steps must be in [0, 1e6] env steps, got {ar_steps!r}")
             self.ar_steps = float(ar_steps)
         self.squash = bool(squash)
         if self.squash:
