@@ -186,6 +186,19 @@ CONFIGS.update({
     f"ar{tau}-ls{-ls:g}": v(E3, autoregressive_noise_steps=float(tau), log_std_init=ls)
     for tau in (10, 30) for ls in (-1.0, -1.5, -2.0)
 })
+# ar30-ls1.5 escaped on 8/10 seeds at 3M but at 20M every escaped seed fell back, each within ~25 updates
+# (seed 3: 170 → -28 at 5.3M with log σ still -1.4): a destructive update, not a slow drift. Stabilisers:
+AR = CONFIGS["ar30-ls1.5"]
+CONFIGS.update({
+    "ar30-clip": v(AR, max_grad_norm=0.5),
+    "ar30-lr5e-4": v(AR, lr=5e-4),
+    "ar10-ls1.5": v(AR, autoregressive_noise_steps=10.0),
+    # ar30-clip (grad norm 0.5) still fell back on seed 3 by 8M. The held pushes that helped the escape keep
+    # disturbing the balance (episodes of 290-470 steps at 5M while swinging up): fade ρ to 0 (white noise of
+    # the learned σ) once the escape is made (by ~3M)
+    "ar30-f5m": v(AR, correlated_noise_decay_steps=5_000_000),
+    "ar30-f8m": v(AR, correlated_noise_decay_steps=8_000_000),
+})
 
 
 def parse_seeds(text: str) -> list[int]:

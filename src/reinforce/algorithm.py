@@ -130,11 +130,15 @@ class PolicyGradient:
         return self.collector.collect()
 
     def apply_noise_gain(self) -> None:
-        """Scale the correlated noise ξ for the coming rollout: 1 decaying linearly to 0 over
-        `correlated_noise_decay_steps` (the batch stores the scaled noise: the loss sees its scale)."""
+        """Fade the correlated exploration for the coming rollout by 1 decaying linearly to 0 over
+        `correlated_noise_decay_steps`: the exogenous ξ's scale (the batch stores the scaled noise: the loss sees
+        its scale) or the autoregressive ρ (the policy's `ar_fade`, read by this epoch's rollout and loss alike)."""
         decay = self.options.correlated_noise_decay_steps
         if decay:  # filled in place: a captured rollout (run/graphed.py) reads it on every replay
-            self.collector.noise_gain.fill_(max(0.0, 1.0 - self.env_steps / decay))
+            gain = max(0.0, 1.0 - self.env_steps / decay)
+            self.collector.noise_gain.fill_(gain)
+            if getattr(self.policy, "ar_steps", 0.0) > 0:
+                self.policy.ar_fade = gain
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of observations (..., obs_dim) as the policy sees them (normalised when it normalises)."""

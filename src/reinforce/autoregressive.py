@@ -25,9 +25,15 @@ from reinforce.policies import DiagonalGaussianPolicy, Policy
 
 
 def rho(policy: Policy) -> float:
-    """The per-step correlation ρ of `policy`'s autoregressive noise; 0.0 when it has none."""
+    """The per-step correlation ρ of `policy`'s autoregressive noise now: e^(-1/τ) times its fade (1 unless a
+    decay schedule lowers it between epochs); 0.0 when it has none."""
     steps = getattr(policy, "ar_steps", 0.0)  # a duck-typed policy may not say
-    return math.exp(-1.0 / steps) if steps > 0 else 0.0
+    return math.exp(-1.0 / steps) * getattr(policy, "ar_fade", 1.0) if steps > 0 else 0.0
+
+
+def is_autoregressive(policy: Policy) -> bool:
+    """Whether `policy` explores autoregressively (even while a fade holds its ρ at 0)."""
+    return getattr(policy, "ar_steps", 0.0) > 0
 
 
 def mean(policy: DiagonalGaussianPolicy, obs: torch.Tensor) -> torch.Tensor:

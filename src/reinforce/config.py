@@ -68,8 +68,9 @@ class ReinforceOptions:
     lr_schedule: str = "constant"
     """constant, or linear decay to 0 over `epochs`."""
     correlated_noise_decay_steps: int = 0
-    """Env steps (all envs together) over which a Gaussian policy's correlated exploration noise
-    (`correlated_noise_steps`) fades linearly to nothing; 0 keeps it at full scale."""
+    """Env steps (all envs together) over which a Gaussian policy's correlated exploration fades linearly: the
+    exogenous noise's scale (`correlated_noise_steps`) to nothing, or the autoregressive noise's per-step
+    correlation ρ (`autoregressive_noise_steps`) to 0, i.e. to white noise of the learned σ; 0: no fade."""
     value_lr: float = 1e-3
     """Adam learning rate of the value function (baselines value and gae)."""
     value_hidden_sizes: tuple[int, ...] = (64, 64)
@@ -234,9 +235,9 @@ def validate_config(c: Config) -> None:
     if c.autoregressive_noise_steps and c.correlated_noise_steps:
         raise ValueError("autoregressive_noise_steps and correlated_noise_steps are two kinds of correlated exploration: "
                          "set one of them (the other to 0)")
-    if c.correlated_noise_decay_steps and not c.correlated_noise_steps:
+    if c.correlated_noise_decay_steps and not (c.correlated_noise_steps or c.autoregressive_noise_steps):
         raise ValueError("correlated_noise_decay_steps fades the correlated noise, which is off: set correlated_noise_steps "
-                         "(its correlation time in env steps, e.g. 30) or leave the decay at 0")
+                         "or autoregressive_noise_steps (a correlation time in env steps, e.g. 30) or leave the decay at 0")
     if c.head_init_gain is not None:
         require_finite("head_init_gain", c.head_init_gain)
         if c.head_init_gain < 0:

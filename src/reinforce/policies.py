@@ -77,6 +77,7 @@ class Policy(nn.Module):
     action_kind: str | None = None  # set by each subclass: "discrete", "multi_discrete", "multi_binary" or "box"
     noise_steps: float = 0.0  # τ of correlated exploration noise (DiagonalGaussianPolicy only); 0: none
     ar_steps: float = 0.0  # τ of autoregressive exploration (DiagonalGaussianPolicy, reinforce.autoregressive); 0: none
+    ar_fade: float = 1.0  # the factor on its ρ = e^(-1/τ) for the current epoch (correlated_noise_decay_steps)
     head_name: str = "logits"  # the attribute holding the head MLP (DiagonalGaussianPolicy: "mu")
 
     def __init__(self) -> None:

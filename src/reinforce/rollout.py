@@ -200,8 +200,8 @@ class RolloutCollector:
         final_TE = torch.zeros_like(obs_TE) if self.keep_final_obs else None
         noisy = getattr(self.policy, "noise_steps", 0.0) > 0  # a duck-typed policy may not say
         noise_TE = torch.empty((T, E, *spec.sample_shape), device=self.device) if noisy else None
-        rho = ar.rho(self.policy)
-        if rho > 0:  # the conditional law's inputs from before row 0, kept in the batch for the loss
+        autoregressive = ar.is_autoregressive(self.policy)
+        if autoregressive:  # the conditional law's inputs from before row 0, kept in the batch for the loss
             if self.ar_state is None:
                 self.ar_state = ar.ARState(obs_E, spec.sample_shape[0])
             before = self.ar_state
@@ -212,7 +212,7 @@ class RolloutCollector:
         # inference mode, which skips version counting on every temporary.
         with torch.inference_mode():
             for t in range(T):
-                if rho > 0:  # u_t = μ(s_t) + ρ·(u_{t-1} − μ(s_{t-1})) + fresh noise, within an episode
+                if autoregressive:  # u_t = μ(s_t) + ρ·(u_{t-1} − μ(s_{t-1})) + fresh noise, within an episode
                     mean_E = ar.mean(self.policy, obs_E)
                     action_E = ar.conditional(self.policy, mean_E, prev_mean_E, prev_u_E, fresh_E).sample()
                     prev_mean_E, prev_u_E = mean_E, ar.pre_squash(self.policy, action_E)
@@ -256,7 +256,7 @@ class RolloutCollector:
                 mask_E = torch.ones_like(mask_E) if next_mask_E is None and mask_E is not None else next_mask_E
 
         self.obs_E, self.mask_E = obs_E, mask_E
-        if rho > 0:
+        if autoregressive:
             # copies made outside inference mode: the next batch hands them to the loss's autograd
             self.ar_state = ar.ARState.from_state_dict(
                 {"prev_obs": obs_TE[-1].clone(), "prev_u": prev_u_E.clone(), "fresh": fresh_E.clone()}, self.device)
@@ -273,8 +273,8 @@ class RolloutCollector:
             final_obs=final_TE,
             action_mask=mask_TE,
             noise=noise_TE,
-            prev_obs=before.prev_obs_E if rho > 0 else None,
-            prev_u=before.prev_u_E if rho > 0 else None,
-            prev_fresh=before.fresh_E if rho > 0 else None,
+            prev_obs=before.prev_obs_E if autoregressive else None,
+            prev_u=before.prev_u_E if autoregressive else None,
+            prev_fresh=before.fresh_E if autoregressive else None,
         )
         return batch, ret_TE, len_TE

@@ -42,7 +42,7 @@ def unsupported(agent: PolicyGradient) -> str | None:
     """Why `agent`'s epoch cannot be graphed (None when it can)."""
     if not isinstance(agent.env, TorchVectorEnv):
         return f"the env must be a native batched env (backend native), not {type(agent.env).__name__}"
-    if ar.rho(agent.policy) > 0:
+    if ar.is_autoregressive(agent.policy):
         return "autoregressive exploration carries per-env state between steps that the graphed epoch does not hold yet"
     if agent.reducer.world_size > 1:
         return "torchrun jobs exchange gradients between processes: the epoch stays eager"
