@@ -52,18 +52,22 @@ def test_autoregressive_gradient_is_unbiased():
     assert (z < 4).all(), f"z-scores {z.tolist()}"
 
 
-def test_collector_draws_what_the_loss_scores_across_rollouts_and_episodes():
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_collector_draws_what_the_loss_scores_across_rollouts_and_episodes(state_dependent_std):
     """Over several rollouts of the swing-up (episodes crossing rollout ends, weights and the observation
     normaliser updated between them), the loss's conditional law makes the sampled u white: standardised
     residuals have mean 0, variance 1 and no lag-1 correlation; the noise d = u - μ(s) follows
     d_{t+1} = ρ·d_t + white noise within episodes, across the rollout boundary too (d_{-1} taken under the new
-    weights). Tolerances: 5 standard errors."""
+    weights). With a state-dependent σ the residuals are standardised by σ(s_t). Tolerances: 5 standard errors."""
     torch.manual_seed(1)
     cfg = reinforce.Config(env_id="reinforce/CartPoleSwingUp-v0", num_envs=64, steps_per_rollout=50, hidden_sizes=(16,),
                            squash=True, log_std_init=-1.0, autoregressive_noise_steps=10.0, reset_each_epoch=False,
-                           normalize_observations=True)
+                           normalize_observations=True, state_dependent_std=state_dependent_std)
     agent = build(cfg)[2]
     policy = agent.policy
+    if state_dependent_std:  # σ(s_t) differs per row from the start: the collector and the loss must both use it
+        with torch.no_grad():
+            policy.std_head.weight.normal_(0.0, 0.3)
     zs, nows, nexts = [], [], []
     previous = None
     for _ in range(4):

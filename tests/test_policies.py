@@ -160,3 +160,29 @@ def test_head_init_gain_is_validated():
         Config(env_id="CartPole-v1", head_init_gain=-1.0)
     with pytest.raises(ValueError, match="head_init_gain"):
         Config(env_id="CartPole-v1", head_init_gain=float("nan"))
+
+
+def test_state_dependent_std_starts_flat_then_learns_per_state_without_touching_the_mean():
+    torch.manual_seed(0)
+    policy = DiagonalGaussianPolicy(3, 2, hidden_sizes=(8,), log_std_init=-1.0, state_dependent_std=True)
+    obs = torch.randn(6, 3)
+    torch.testing.assert_close(policy.pi(obs).stddev, torch.full((6, 2), math.exp(-1.0)))  # zero head at the start
+    # σ's head reads the hidden features detached: a loss on σ alone moves no weight of the mean
+    policy.pi(obs).log_prob(torch.randn(6, 2)).sum().backward()
+    assert policy.mu[0].weight.grad.abs().sum() > 0  # the log-prob reaches the mean's torso through μ ...
+    policy.zero_grad(set_to_none=True)
+    policy.pi(obs).entropy().sum().backward()  # ... but the entropy (a function of σ only) does not
+    assert all(p.grad is None for n, p in policy.named_parameters() if n.startswith("mu."))
+    assert policy.std_head.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # a non-zero head: log σ differs per state, by the head's output
+        policy.std_head.weight.normal_()
+    mean, log_std = policy.mean_and_log_std(obs)
+    assert log_std.shape == (6, 2) and log_std[:, 0].std() > 0.1
+    torch.testing.assert_close(policy.pi(obs).log_prob(mean), (-log_std - 0.5 * math.log(2 * math.pi)).sum(-1))
+    # the output-layer init (head_init_gain) re-initialises the mean's last Linear, never σ's head
+    before = policy.std_head.weight.clone()
+    policy.init_output_layer(0.01)
+    assert torch.equal(policy.std_head.weight, before) and policy.mu[-1].weight.abs().max() < 0.05
+    with pytest.raises(ValueError, match="state_dependent_std applies to Box actions"):
+        make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), state_dependent_std=True)
+    assert Config(state_dependent_std=True).state_dependent_std

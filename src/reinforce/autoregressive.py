@@ -38,7 +38,7 @@ def is_autoregressive(policy: Policy) -> bool:
 
 def mean(policy: DiagonalGaussianPolicy, obs: torch.Tensor) -> torch.Tensor:
     """μ(s) (..., A) for observations (..., obs_dim): the unconditional mean before any squash."""
-    return policy.mu(policy.features(obs))
+    return policy.mean_and_log_std(obs)[0]
 
 
 def pre_squash(policy: DiagonalGaussianPolicy, actions: torch.Tensor) -> torch.Tensor:
@@ -50,15 +50,17 @@ def pre_squash(policy: DiagonalGaussianPolicy, actions: torch.Tensor) -> torch.T
 
 
 def conditional(policy: DiagonalGaussianPolicy, mean_X: torch.Tensor, prev_mean_X: torch.Tensor,
-                prev_u_X: torch.Tensor, fresh_X: torch.Tensor) -> DiagGaussian | SquashedDiagGaussian:
+                prev_u_X: torch.Tensor, fresh_X: torch.Tensor,
+                log_std: torch.Tensor | None = None) -> DiagGaussian | SquashedDiagGaussian:
     """π(· | s, s_prev, u_prev) for rows X: `mean_X` = μ(s) and `prev_mean_X` = μ(s_prev) (X, A), the previous
-    pre-squash action `prev_u_X` (X, A), `fresh_X` (X,) bool where s is an episode's first state (the
-    stationary N(μ(s), σ²) there)."""
+    pre-squash action `prev_u_X` (X, A), `fresh_X` (X,) bool where s is an episode's first state (N(μ(s), σ²)
+    there); `log_std` is log σ(s), (A,) or (X, A), None for the policy's state-independent vector."""
+    log_std = policy.log_std if log_std is None else log_std
     r = rho(policy)
     carry_X1 = (~fresh_X).unsqueeze(-1)  # where the noise carries over from the last step
     # selections, not products with a 0/1 mask: a fresh row never reads its (meaningless) previous inputs
     loc = torch.where(carry_X1, mean_X + r * (prev_u_X - prev_mean_X), mean_X)
-    log_std = torch.where(carry_X1, policy.log_std + 0.5 * math.log1p(-r * r), policy.log_std)  # σ·√(1−ρ²) if carried
+    log_std = torch.where(carry_X1, log_std + 0.5 * math.log1p(-r * r), log_std)  # σ·√(1−ρ²) where carried
     if policy.squash:
         return SquashedDiagGaussian(loc, log_std, policy.action_center, policy.action_half_range)
     return DiagGaussian(loc, log_std)
@@ -69,11 +71,14 @@ def batch_pi(policy: DiagonalGaussianPolicy, obs_TE: torch.Tensor, actions_TE: t
     """The rollout's conditional laws, flat over its T·E rows, differentiable in both μ terms: one forward of
     μ on the T+1 observations per env (the one before row 0, then the rows), previous actions shifted by a row."""
     T, E = obs_TE.shape[:2]
-    mean_T1E = mean(policy, torch.cat([prev_obs_E[None], obs_TE]).flatten(0, 1)).reshape(T + 1, E, -1)
+    mean_N1, log_std = policy.mean_and_log_std(torch.cat([prev_obs_E[None], obs_TE]).flatten(0, 1))
+    mean_T1E = mean_N1.reshape(T + 1, E, -1)
+    if log_std.dim() > 1:  # σ(s_t) per row: the rows after the one before row 0
+        log_std = log_std.reshape(T + 1, E, -1)[1:].flatten(0, 1)
     prev_u_TE = torch.cat([prev_u_E[None], pre_squash(policy, actions_TE[:-1])])
     fresh_TE = torch.cat([prev_fresh_E[None], dones_TE[:-1]])  # s_t is the first state after an episode ended
     return conditional(policy, mean_T1E[1:].flatten(0, 1), mean_T1E[:-1].flatten(0, 1),
-                       prev_u_TE.flatten(0, 1), fresh_TE.flatten(0, 1))
+                       prev_u_TE.flatten(0, 1), fresh_TE.flatten(0, 1), log_std)
 
 
 class ARState:

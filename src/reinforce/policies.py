@@ -30,6 +30,7 @@ from reinforce.observations import observation_spec
 from reinforce.spaces import ActionSpec, action_spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+LOG_STD_MIN, LOG_STD_MAX = -8.0, 2.0  # where a state-dependent log σ is clamped (σ from 3e-4 to 7.4)
 
 
 class Linear(nn.Linear):
@@ -112,7 +113,7 @@ class Policy(nn.Module):
     @torch.no_grad()
     def init_output_layer(self, gain: float) -> None:
         """Re-initialise the last Linear (the action head's output): orthogonal weights × `gain`, zero bias."""
-        head = [m for m in self.modules() if isinstance(m, nn.Linear)][-1]
+        head = [m for m in getattr(self, self.head_name).modules() if isinstance(m, nn.Linear)][-1]
         nn.init.orthogonal_(head.weight, gain=gain)
         head.bias.zero_()
 
@@ -264,14 +265,22 @@ class DiagonalGaussianPolicy(Policy):
         noise_steps: float = 0.0,
         noise_log_scale_init: float = -1.0,
         ar_steps: float = 0.0,
+        state_dependent_std: bool = False,
     ):
         """`mu` = mlp(obs_dim (or the encoder's features) -> act_dim); `log_std` starts at `log_std_init`;
         bounds default to ±1 when squashed; `noise_steps` > 0 adds the correlated noise, log c starting at
-        `noise_log_scale_init`; `ar_steps` > 0 (not with it) makes exploration autoregressive."""
+        `noise_log_scale_init`; `ar_steps` > 0 (not with it) makes exploration autoregressive;
+        `state_dependent_std` adds `std_head` (zero-initialised) on mu's last hidden features: log σ(s) =
+        log_std + std_head(h(s)), clamped to [LOG_STD_MIN, LOG_STD_MAX]."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
+        self.std_head: nn.Linear | None = None
+        if state_dependent_std:  # starts at 0: σ(s) = e^log_std_init in every state, as without it
+            self.std_head = nn.Linear(self.mu[-1].in_features, self.act_dim)
+            nn.init.zeros_(self.std_head.weight)
+            nn.init.zeros_(self.std_head.bias)
         if noise_steps > 0:  # registered only when used: other policies' state_dicts keep their keys
             self.noise_steps = float(noise_steps)
             self.noise_rho = math.exp(-1.0 / self.noise_steps)
@@ -304,12 +313,22 @@ class DiagonalGaussianPolicy(Policy):
         """π(·|obs, ξ = `noise`) (..., act_dim); `noise` is taken only with noise_steps > 0, None is ξ = 0."""
         if mask is not None:
             self._no_mask(mask)
-        mean = self.mu(self.features(obs))
+        mean, log_std = self.mean_and_log_std(obs)
         if noise is not None and self.noise_steps > 0:
             mean = mean + self.noise_log_scale.exp() * noise
         if self.squash:
-            return SquashedDiagGaussian(mean, self.log_std, self.action_center, self.action_half_range)
-        return DiagGaussian(mean, self.log_std)
+            return SquashedDiagGaussian(mean, log_std, self.action_center, self.action_half_range)
+        return DiagGaussian(mean, log_std)
+
+    def mean_and_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ(s) (..., act_dim) before any squash, and log σ: the (act_dim,) vector, or (..., act_dim) per state
+        with `std_head` (which reads the hidden features detached: σ's gradient does not reshape μ's torso)."""
+        x = self.features(obs)
+        if self.std_head is None:
+            return self.mu(x), self.log_std
+        hidden = self.mu[:-1](x)  # an empty Sequential (identity) for a linear mean
+        log_std = self.log_std + self.std_head(hidden.detach())
+        return self.mu[-1](hidden), log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.outputs == self.act_dim
@@ -328,6 +347,7 @@ def make_policy(
     noise_steps: float = 0.0,
     noise_log_scale_init: float = -1.0,
     ar_steps: float = 0.0,
+    state_dependent_std: bool = False,
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
     MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian;
@@ -343,10 +363,11 @@ def make_policy(
         warnings.warn("normalize_observations applies to vector observations: images are scaled to [0, 1] by the "
                       "encoder instead", stacklevel=2)
         normalize_observations = False
-    for name, steps in (("correlated_noise_steps", noise_steps), ("autoregressive_noise_steps", ar_steps)):
-        if steps > 0 and spec.kind != "box":
+    for name, value in (("correlated_noise_steps", noise_steps), ("autoregressive_noise_steps", ar_steps),
+                        ("state_dependent_std", state_dependent_std)):
+        if value and spec.kind != "box":
             raise ValueError(f"{name} applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
-                             "leave it at 0 for this env")
+                             "leave it off for this env")
     logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
         policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
@@ -369,6 +390,7 @@ def make_policy(
             noise_steps=noise_steps,
             noise_log_scale_init=noise_log_scale_init,
             ar_steps=ar_steps,
+            state_dependent_std=state_dependent_std,
         )
     if head_init_gain is not None:
         policy.init_output_layer(head_init_gain)

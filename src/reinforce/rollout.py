@@ -213,8 +213,8 @@ class RolloutCollector:
         with torch.inference_mode():
             for t in range(T):
                 if autoregressive:  # u_t = μ(s_t) + ρ·(u_{t-1} − μ(s_{t-1})) + fresh noise, within an episode
-                    mean_E = ar.mean(self.policy, obs_E)
-                    action_E = ar.conditional(self.policy, mean_E, prev_mean_E, prev_u_E, fresh_E).sample()
+                    mean_E, log_std_E = self.policy.mean_and_log_std(obs_E)
+                    action_E = ar.conditional(self.policy, mean_E, prev_mean_E, prev_u_E, fresh_E, log_std_E).sample()
                     prev_mean_E, prev_u_E = mean_E, ar.pre_squash(self.policy, action_E)
                 elif noisy:  # ξ moves on its own (never reset with the episodes): an input of π like s_t
                     self.noise_E = self.policy.next_noise(self.noise_E, E)
