@@ -205,6 +205,9 @@ CONFIGS.update({
     "ar30-sd": v(AR, state_dependent_std=True),
     "e3-sd": v(E3, state_dependent_std=True),
 })
+# ar30-f8m: seed 3 swung up and balanced for the first time (347.8), but seed 0 reached 365 at 14M and collapsed
+# at ~18M (3.4 at the end) with full-length episodes before: a late destructive update. Smaller late steps:
+CONFIGS["ar30-f8m-lin"] = v(CONFIGS["ar30-f8m"], lr_schedule="linear")
 
 
 def parse_seeds(text: str) -> list[int]:
