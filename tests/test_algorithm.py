@@ -151,7 +151,7 @@ def test_correlated_noise_gradient_is_unbiased():
     """With correlated exploration noise ξ (an input of π(a | s, ξ)), E[∇ loss] = -∇J/H, J exact in closed
     form (SumTargetEnv: its reward couples a_0 and a_1, so the noise's correlation ρ enters J). Every
     parameter is checked, the noise's log-scale c included; the tolerance is 4 standard errors."""
-    from toy_envs import SumTargetEnv
+    from toy_envs import SumTargetEnv, assert_sum_target_gradient_is_unbiased
 
     torch.manual_seed(0)
     policy = reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), log_std_init=-0.7, noise_steps=2.0,
@@ -159,23 +159,9 @@ def test_correlated_noise_gradient_is_unbiased():
     with torch.no_grad():
         policy.mu[0].weight.copy_(torch.tensor([[0.2, -0.4]]))
         policy.mu[0].bias.fill_(0.1)
-    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=64, seed=0, backend="sync")
-    agent = reinforce.Reinforce(env, policy, lr=1e-3, gamma=1.0, steps_per_rollout=SumTargetEnv.H)
-    exact = torch.autograd.grad(SumTargetEnv.exact_objective(policy), list(policy.parameters()))
-    exact = -torch.cat([g.reshape(-1) for g in exact]) / SumTargetEnv.H
-
-    samples = []
-    for _ in range(400):
-        batch = agent.collect()  # a fresh ξ_0 every rollout (reset_each_epoch): independent batches
-        assert batch.noise.shape == (2, 64, 1) and batch.terminated[-1].all()
-        policy.zero_grad()
-        agent.loss(batch).backward()
-        samples.append(flat_grad(policy).clone())
-    samples = torch.stack(samples).double()
-    mean, se = samples.mean(0), samples.std(0) / math.sqrt(len(samples))
-    assert (exact.abs() > 4 * se).all(), f"test has no power: {exact.tolist()} against se {se.tolist()}"
-    z = (mean - exact.double()).abs() / se
-    assert (z < 4).all(), f"z-scores {z.tolist()}"
+    # a fresh ξ_0 every rollout (reset_each_epoch): independent batches
+    assert_sum_target_gradient_is_unbiased(policy, SumTargetEnv.exact_objective(policy),
+                                           lambda batch: batch.noise.shape == (2, 64, 1) or pytest.fail("no noise"))
 
 
 def test_correlated_noise_is_a_unit_ar1_process_and_only_for_box_actions():

@@ -130,6 +130,33 @@ class SumTargetEnv(gym.Env):
         return -((mu.sum() - cls.TARGET) ** 2 + 2 * c2 * (1 + policy.noise_rho) + 2 * s2)
 
 
+def assert_sum_target_gradient_is_unbiased(policy, objective: torch.Tensor, check_batch=lambda batch: None,
+                                            rollouts: int = 400) -> None:
+    """For a linear Gaussian `policy` (weights set by the caller) on SumTarget: the mean over `rollouts`
+    independent rollouts (64 envs, reset every epoch) of ∇ loss equals -∇J/H, J = `objective` (a function of
+    the policy's parameters, in closed form), within 4 standard errors for every parameter; and the test has
+    power (|exact| > 4 se). `check_batch` asserts what each batch must hold."""
+    import reinforce  # the envs here import nothing of the library; only this check needs it
+
+    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=64, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, policy, lr=1e-3, gamma=1.0, steps_per_rollout=SumTargetEnv.H)
+    exact = torch.autograd.grad(objective, list(policy.parameters()))
+    exact = -torch.cat([g.reshape(-1) for g in exact]).double() / SumTargetEnv.H
+    samples = []
+    for _ in range(rollouts):
+        batch = agent.collect()
+        assert batch.terminated[-1].all()
+        check_batch(batch)
+        policy.zero_grad()
+        agent.loss(batch).backward()
+        samples.append(torch.cat([p.grad.reshape(-1) for p in policy.parameters()]).clone())
+    samples = torch.stack(samples).double()
+    mean, se = samples.mean(0), samples.std(0) / len(samples) ** 0.5
+    assert (exact.abs() > 4 * se).all(), f"test has no power: {exact.tolist()} against se {se.tolist()}"
+    z = (mean - exact).abs() / se
+    assert (z < 4).all(), f"z-scores {z.tolist()}"
+
+
 def register() -> None:
     envs = (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP), ("tests/ActionEcho-v0", ActionEchoEnv),
             ("tests/SumTarget-v0", SumTargetEnv))

@@ -244,8 +244,7 @@ class DiagonalGaussianPolicy(Policy):
     the actions) and the mean becomes μ(s) + c·ξ, with log c the learned `noise_log_scale` (act_dim,). The
     policy is then π(a | s, ξ) on the state (s, ξ) whose ξ part moves on its own, so the score-function
     gradient with ξ stored beside each action is exact. Without `noise` (evaluation, predict, export) ξ = 0.
-    Autoregressive exploration (`ar_steps` τ > 0) instead makes the noise the policy's own: the rollout and
-    the loss act through reinforce.autoregressive; `pi(obs)` is then the marginal law (evaluation, export).
+    Autoregressive exploration (`ar_steps` τ > 0, reinforce.autoregressive) makes the noise the policy's own.
     """
 
     action_kind = "box"
@@ -321,8 +320,8 @@ class DiagonalGaussianPolicy(Policy):
         return DiagGaussian(mean, log_std)
 
     def mean_and_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """μ(s) (..., act_dim) before any squash, and log σ: the (act_dim,) vector, or (..., act_dim) per state
-        with `std_head` (which reads the hidden features detached: σ's gradient does not reshape μ's torso)."""
+        """μ(s) (..., act_dim) before any squash and log σ: (act_dim,), or (..., act_dim) with `std_head` (which
+        reads the hidden features detached: σ's gradient leaves μ's torso alone)."""
         x = self.features(obs)
         if self.std_head is None:
             return self.mu(x), self.log_std
