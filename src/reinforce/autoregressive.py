@@ -21,7 +21,8 @@ import math
 import torch
 
 from reinforce.distributions import DiagGaussian, SquashedDiagGaussian
-from reinforce.policies import DiagonalGaussianPolicy, Policy
+from reinforce.gaussian import DiagonalGaussianPolicy
+from reinforce.policy_base import Policy
 
 
 def rho(policy: Policy) -> float:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from reinforce.policies import mlp
+from reinforce.policy_base import mlp
 
 
 class ValueFunction(nn.Module):
