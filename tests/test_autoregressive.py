@@ -132,3 +132,6 @@ def test_correlation_fades_linearly_to_white_noise_over_the_decay_steps():
                            torch.zeros(3, dtype=torch.bool))
     torch.testing.assert_close(white.log_std, policy.log_std.expand(3, 1))
     torch.testing.assert_close(white.loc, torch.zeros(3, 1))
+    again = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2)  # no decay: the whole ρ again
+    again.collect()
+    assert ar.rho(policy) == full

@@ -186,3 +186,26 @@ def test_state_dependent_std_starts_flat_then_learns_per_state_without_touching_
     with pytest.raises(ValueError, match="state_dependent_std applies to Box actions"):
         make_policy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3), state_dependent_std=True)
     assert Config(state_dependent_std=True).state_dependent_std
+    # the head's part is clamped, the vector is not: log σ₀ outside the head's range still learns
+    wide = DiagonalGaussianPolicy(3, 2, hidden_sizes=(8,), log_std_init=2.5, state_dependent_std=True)
+    with torch.no_grad():
+        wide.std_head.bias.fill_(10.0)  # far past the clamp
+    torch.testing.assert_close(wide.pi(obs).stddev, torch.full((6, 2), math.exp(2.5 + 4.0)))
+    wide.pi(obs).entropy().sum().backward()
+    assert wide.log_std.grad.abs().min() > 0
+
+
+def test_state_dependent_std_survives_save_and_load(tmp_path):
+    import reinforce
+
+    env = reinforce.make_vec_env("Pendulum-v1", num_envs=2, seed=0)
+    policy = make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(8,),
+                         state_dependent_std=True)
+    with torch.no_grad():
+        policy.std_head.weight.normal_()
+    agent = reinforce.Reinforce(env, policy, steps_per_rollout=4)
+    again = reinforce.load(agent.save(tmp_path / "a.pt"))
+    assert again.describe().state_dependent_std
+    obs = torch.randn(5, 3)
+    for got, want in zip(again.policy.mean_and_log_std(obs), policy.mean_and_log_std(obs)):
+        torch.testing.assert_close(got, want)

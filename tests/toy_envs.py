@@ -146,7 +146,7 @@ def assert_sum_target_gradient_is_unbiased(policy, objective: torch.Tensor, chec
     for _ in range(rollouts):
         batch = agent.collect()
         assert batch.terminated[-1].all()
-        check_batch(batch)
+        assert check_batch(batch) is not False
         policy.zero_grad()
         agent.loss(batch).backward()
         samples.append(torch.cat([p.grad.reshape(-1) for p in policy.parameters()]).clone())

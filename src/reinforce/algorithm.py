@@ -135,10 +135,9 @@ class PolicyGradient:
         its scale) or the autoregressive ρ (the policy's `ar_fade`, read by this epoch's rollout and loss alike)."""
         decay = self.options.correlated_noise_decay_steps
         if decay:  # filled in place: a captured rollout (run/graphed.py) reads it on every replay
-            gain = max(0.0, 1.0 - self.env_steps / decay)
-            self.collector.noise_gain.fill_(gain)
-            if getattr(self.policy, "ar_steps", 0.0) > 0:
-                self.policy.ar_fade = gain
+            self.collector.noise_gain.fill_(max(0.0, 1.0 - self.env_steps / decay))
+        if ar.is_autoregressive(self.policy):  # also without a decay: a policy faded by another agent starts whole
+            self.policy.ar_fade = max(0.0, 1.0 - self.env_steps / decay) if decay else 1.0
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of observations (..., obs_dim) as the policy sees them (normalised when it normalises)."""

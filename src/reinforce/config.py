@@ -117,8 +117,8 @@ class Config(ReinforceOptions):
     state_dependent_std: bool = False
     """Gaussian policies: log σ(s) = log σ + a linear head on the mean network's last hidden features (zero at
     the start, so σ starts at e^log_std_init everywhere; its input detached, so σ does not reshape the mean's
-    features; clamped to [-8, 2]): exploration can differ between states, e.g. wide while the pole hangs,
-    narrow while it balances."""
+    features; the head's part clamped to ±4): exploration can differ between states, e.g. wide while the pole
+    hangs, narrow while it balances."""
     head_init_gain: float | None = None
     """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
     with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)

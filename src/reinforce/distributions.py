@@ -269,7 +269,7 @@ class BernoulliDist(_VectorEvent):
 
 
 class _Gaussian(_VectorEvent):
-    """u ~ N(mean, exp(log_std)²) per dimension, `mean` (..., A), `log_std` (A,): what both Gaussians share.
+    """u ~ N(mean, exp(log_std)²) per dimension, `mean` (..., A), `log_std` (A,) or per row (..., A): what both Gaussians share.
 
     `rsample` and `log_prob` here are those of u; the squashed one maps through the tanh around them.
     """
@@ -330,7 +330,7 @@ class DiagGaussian(_Gaussian):
 class SquashedDiagGaussian(_Gaussian):
     """a = center + half_range·tanh(u), u ~ N(mean, exp(log_std)²) per dimension.
 
-    `mean` (..., A), `log_std`, `center`, `half_range` (A,); actions are (..., A) inside
+    `mean` (..., A), `log_std` (A,) or (..., A), `center`, `half_range` (A,); actions are (..., A) inside
     (center − half_range, center + half_range). Samples keep tanh within ±(1 − 1e-6) so `log_prob`
     stays finite on them; `log_prob` clamps the scaled action the same way before taking atanh.
     `entropy` is that of the Gaussian before the tanh: the squashed law has no closed form.

@@ -10,14 +10,14 @@ from torch import nn
 
 from reinforce.distributions import DiagGaussian, SquashedDiagGaussian
 from reinforce.encoders import ImageEncoder
-from reinforce.policy_base import Policy, mlp
+from reinforce.policy_base import Linear, Policy, mlp
 from reinforce.spaces import ActionSpec
 
-LOG_STD_MIN, LOG_STD_MAX = -8.0, 2.0  # where a state-dependent log σ is clamped (σ from 3e-4 to 7.4)
+STD_HEAD_RANGE = 4.0  # a state-dependent σ stays within e^±4 (×55) of the learned vector's
 
 
 class DiagonalGaussianPolicy(Policy):
-    """Independent Normals: mean from an MLP, log σ a learned state-independent vector.
+    """Independent Normals: mean from an MLP, log σ a learned vector (plus a per-state head, optionally).
 
     pi(obs) -> DiagGaussian (or SquashedDiagGaussian) over actions (..., act_dim) float32;
     sample(obs) -> actions (..., act_dim); act(obs, deterministic=False) -> a sample, or the mode.
@@ -25,8 +25,9 @@ class DiagonalGaussianPolicy(Policy):
     Plain (default): samples are unbounded; clipping to the action space happens only on the way to
     the env. `squash=True` with finite `action_low/high`: a = low + (tanh(u) + 1)·(high - low)/2 with
     u ~ N(μ, σ), and `log_prob(a)` includes the change-of-variables correction.
-    Parameters and buffers: `mu.*`, `log_std` (act_dim,), and when squashed `action_center`,
-    `action_half_range` (act_dim,). A Box of shape (2, 3) is act_dim = 6: the env's copy is reshaped.
+    Parameters and buffers: `mu.*`, `log_std` (act_dim,), `std_head.*` with a state-dependent σ,
+    `noise_log_scale` (act_dim,) with correlated noise, and when squashed `action_center`, `action_half_range`
+    (act_dim,). A Box of shape (2, 3) is act_dim = 6: the env's copy is reshaped.
 
     Correlated exploration (`noise_steps` τ > 0): the rollout feeds an exogenous AR(1) noise ξ (..., act_dim)
     (`next_noise`: unit variance, autocorrelation ρ = e^(-1/τ) per step, independent of the weights and
@@ -59,14 +60,14 @@ class DiagonalGaussianPolicy(Policy):
         bounds default to ±1 when squashed; `noise_steps` > 0 adds the correlated noise, log c starting at
         `noise_log_scale_init`; `ar_steps` > 0 (not with it) makes exploration autoregressive;
         `state_dependent_std` adds `std_head` (zero-initialised) on mu's last hidden features: log σ(s) =
-        log_std + std_head(h(s)), clamped to [LOG_STD_MIN, LOG_STD_MAX]."""
+        log_std + std_head(h(s)), the head's part clamped to ±STD_HEAD_RANGE."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
         self.std_head: nn.Linear | None = None
         if state_dependent_std:  # starts at 0: σ(s) = e^log_std_init in every state, as without it
-            self.std_head = nn.Linear(self.mu[-1].in_features, self.act_dim)
+            self.std_head = Linear(self.mu[-1].in_features, self.act_dim)
             nn.init.zeros_(self.std_head.weight)
             nn.init.zeros_(self.std_head.bias)
         if noise_steps > 0:  # registered only when used: other policies' state_dicts keep their keys
@@ -114,9 +115,13 @@ class DiagonalGaussianPolicy(Policy):
         x = self.features(obs)
         if self.std_head is None:
             return self.mu(x), self.log_std
-        hidden = self.mu[:-1](x)  # an empty Sequential (identity) for a linear mean
-        log_std = self.log_std + self.std_head(hidden.detach())
-        return self.mu[-1](hidden), log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        *torso, out = self.mu  # (slicing the Sequential would build a new module on every call)
+        for layer in torso:
+            x = layer(x)
+        # Only the head's part is clamped: the vector log σ always keeps its gradient (policy and entropy),
+        # so σ can never freeze at a bound.
+        per_state = self.std_head(x.detach()).clamp(-STD_HEAD_RANGE, STD_HEAD_RANGE)
+        return out(x), self.log_std + per_state
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.outputs == self.act_dim
