@@ -186,14 +186,11 @@ def test_correlated_noise_is_a_unit_ar1_process_and_only_for_box_actions():
 
 
 def test_correlated_noise_fades_linearly_over_its_decay_steps():
-    policy = reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), noise_steps=5.0)
-    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=8, seed=0, backend="sync")
-    agent = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2, reset_each_epoch=False,
-                                correlated_noise_decay_steps=64)  # 16 steps an epoch: 4 epochs to fade
-    gains = []
-    for _ in range(6):
-        batch = agent.collect()
+    from toy_envs import readings_while_fading
+
+    def gain(agent, batch):
         xi = agent.collector.noise_E  # the unscaled process: its last step is the batch's last row / gain
-        gains.append(float((batch.noise[-1] / xi).mean()) if batch.noise.abs().sum() > 0 else 0.0)
-        agent.update(batch)
+        return float((batch.noise[-1] / xi).mean()) if batch.noise.abs().sum() > 0 else 0.0
+
+    gains = readings_while_fading(reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), noise_steps=5.0), gain)
     assert gains == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0, 0.0])

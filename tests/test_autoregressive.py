@@ -10,7 +10,7 @@ import reinforce
 from reinforce import autoregressive as ar
 from reinforce.run import graphed
 from reinforce.run.build import build
-from toy_envs import SumTargetEnv, assert_sum_target_gradient_is_unbiased
+from toy_envs import SumTargetEnv, assert_sum_target_gradient_is_unbiased, readings_while_fading
 
 
 def sum_target_objective(policy) -> torch.Tensor:
@@ -117,21 +117,15 @@ def test_correlation_fades_linearly_to_white_noise_over_the_decay_steps():
     """correlated_noise_decay_steps takes ρ from e^(-1/τ) to 0 linearly in env steps; at 0 the carried rows are
     N(μ, σ²) (white noise of the learned σ) and the collector still carries its memory."""
     policy = reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), ar_steps=5.0)
-    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=8, seed=0, backend="sync")
-    agent = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2, reset_each_epoch=False,
-                                correlated_noise_decay_steps=64)  # 16 steps an epoch: 4 epochs to fade
-    rhos = []
-    for _ in range(6):
-        batch = agent.collect()
-        rhos.append(ar.rho(policy))
-        assert batch.prev_obs is not None
-        agent.update(batch)
+    carried, rhos = zip(*readings_while_fading(policy, lambda agent, batch: (batch.prev_obs is not None, ar.rho(policy))))
     full = math.exp(-1 / 5)
+    assert all(carried)
     assert rhos == pytest.approx([full, 0.75 * full, 0.5 * full, 0.25 * full, 0.0, 0.0])
     white = ar.conditional(policy, torch.zeros(3, 1), torch.ones(3, 1), torch.full((3, 1), 4.0),
                            torch.zeros(3, dtype=torch.bool))
     torch.testing.assert_close(white.log_std, policy.log_std.expand(3, 1))
     torch.testing.assert_close(white.loc, torch.zeros(3, 1))
+    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=8, seed=0, backend="sync")
     again = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2)  # no decay: the whole ρ again
     again.collect()
     assert ar.rho(policy) == full

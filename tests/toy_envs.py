@@ -157,6 +157,22 @@ def assert_sum_target_gradient_is_unbiased(policy, objective: torch.Tensor, chec
     assert (z < 4).all(), f"z-scores {z.tolist()}"
 
 
+def readings_while_fading(policy, read, epochs: int = 6) -> list:
+    """`read(agent, batch)` after each of `epochs` collects on SumTarget (8 envs × 2 steps, episodes carried
+    over) with correlated_noise_decay_steps = 64: the fade goes 1, 0.75, 0.5, 0.25, 0, 0 over the epochs."""
+    import reinforce
+
+    env = reinforce.make_vec_env("tests/SumTarget-v0", num_envs=8, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, policy, gamma=1.0, steps_per_rollout=2, reset_each_epoch=False,
+                                correlated_noise_decay_steps=64)  # 16 steps an epoch: 4 epochs to fade
+    readings = []
+    for _ in range(epochs):
+        batch = agent.collect()
+        readings.append(read(agent, batch))
+        agent.update(batch)
+    return readings
+
+
 def register() -> None:
     envs = (("tests/Countdown-v0", CountdownEnv), ("tests/TinyMDP-v0", TinyMDP), ("tests/ActionEcho-v0", ActionEchoEnv),
             ("tests/SumTarget-v0", SumTargetEnv))
