@@ -203,7 +203,7 @@ CONFIGS.update({
 # escape. A state-dependent σ lets the held pushes stay wide where the pole hangs and narrow where it balances.
 CONFIGS.update({
     "ar30-sd": v(AR, state_dependent_std=True),
-    "e3-sd": v(E3, state_dependent_std=True),
+    "e3-sd": v(E3, state_dependent_std=True),  # 20M: -26.0, -25.7, -, 202.8, -28.1 (seeds 0, 1, 3, 4)
 })
 # ar30-f8m: seed 3 swung up and balanced for the first time (347.8), but seed 0 reached 365 at 14M and collapsed
 # at ~18M (3.4 at the end) with full-length episodes before: a late destructive update. Smaller late steps:
