@@ -17,6 +17,7 @@ Shapes: E envs, T steps, A action dimensions; u is the Gaussian's sample before 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -82,23 +83,26 @@ def batch_pi(policy: DiagonalGaussianPolicy, obs_TE: torch.Tensor, actions_TE: t
                        prev_u_TE.flatten(0, 1), fresh_TE.flatten(0, 1), log_std)
 
 
+@dataclass
 class ARState:
     """The collector's per-env memory of the autoregressive noise across steps and rollouts: the observation
     before the current one `prev_obs_E` (E, ...), the pre-squash action taken there `prev_u_E` (E, A), and
     `fresh_E` (E,) bool, true where the current observation starts an episode (nothing to carry)."""
 
-    def __init__(self, obs_E: torch.Tensor, act_dim: int):
-        """All envs fresh at `obs_E` (a reset)."""
-        self.prev_obs_E = obs_E.clone()
-        self.prev_u_E = obs_E.new_zeros((obs_E.shape[0], act_dim), dtype=torch.float32)
-        self.fresh_E = torch.ones(obs_E.shape[0], dtype=torch.bool, device=obs_E.device)
+    prev_obs_E: torch.Tensor
+    prev_u_E: torch.Tensor
+    fresh_E: torch.Tensor
+
+    @classmethod
+    def after_reset(cls, obs_E: torch.Tensor, act_dim: int) -> ARState:
+        """Every env fresh at `obs_E` (the previous inputs are placeholders, never read)."""
+        num_envs = obs_E.shape[0]
+        return cls(obs_E.clone(), obs_E.new_zeros((num_envs, act_dim), dtype=torch.float32),
+                   torch.ones(num_envs, dtype=torch.bool, device=obs_E.device))
 
     def state_dict(self) -> dict:
         return {"prev_obs": self.prev_obs_E.clone(), "prev_u": self.prev_u_E.clone(), "fresh": self.fresh_E.clone()}
 
     @classmethod
     def from_state_dict(cls, state: dict, device: torch.device) -> ARState:
-        new = cls.__new__(cls)
-        new.prev_obs_E, new.prev_u_E = state["prev_obs"].to(device), state["prev_u"].to(device)
-        new.fresh_E = state["fresh"].to(device, torch.bool)
-        return new
+        return cls(state["prev_obs"].to(device), state["prev_u"].to(device), state["fresh"].to(device, torch.bool))

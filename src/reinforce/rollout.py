@@ -203,7 +203,7 @@ class RolloutCollector:
         autoregressive = ar.is_autoregressive(self.policy)
         if autoregressive:  # the conditional law's inputs from before row 0, kept in the batch for the loss
             if self.ar_state is None:
-                self.ar_state = ar.ARState(obs_E, spec.sample_shape[0])
+                self.ar_state = ar.ARState.after_reset(obs_E, spec.sample_shape[0])
             before = self.ar_state
             prev_u_E, fresh_E = before.prev_u_E, before.fresh_E
             prev_mean_E = ar.mean(self.policy, before.prev_obs_E)
@@ -258,8 +258,7 @@ class RolloutCollector:
         self.obs_E, self.mask_E = obs_E, mask_E
         if autoregressive:
             # copies made outside inference mode: the next batch hands them to the loss's autograd
-            self.ar_state = ar.ARState.from_state_dict(
-                {"prev_obs": obs_TE[-1].clone(), "prev_u": prev_u_E.clone(), "fresh": fresh_E.clone()}, self.device)
+            self.ar_state = ar.ARState(obs_TE[-1].clone(), prev_u_E.clone(), fresh_E.clone())
         no_episodes = ret_TE.new_empty(0)
         batch = Batch(
             obs=obs_TE,
