@@ -38,6 +38,8 @@ def trained_runs(tmp_path_factory):
     return {
         "discrete": reinforce.train("cartpole-fast", root / "cartpole", **common),
         "continuous": reinforce.train("pendulum-gae", root / "pendulum", **common),
+        # Pendulum's mirror: sin θ and θ̇ flip, cos θ stays, the torque is negated (two forwards in the file)
+        "mirrored": reinforce.train("pendulum-gae", root / "mirrored", mirror_obs_signs=(1, -1, -1), **common),
     }
 
 
@@ -47,7 +49,7 @@ def observations(agent, n=64, scale=3.0, seed=0):
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+@pytest.mark.parametrize("kind", ["discrete", "continuous", "mirrored"])
 def test_exported_policy_acts_as_predict_does(trained_runs, tmp_path, kind, fmt):
     run = trained_runs[kind]
     agent = reinforce.load(run)

@@ -119,6 +119,12 @@ class Config(ReinforceOptions):
     the start, so σ starts at e^log_std_init everywhere; its input detached, so σ does not reshape the mean's
     features; the head's part clamped to ±4): exploration can differ between states, e.g. wide while the pole
     hangs, narrow while it balances."""
+    mirror_obs_signs: tuple[int, ...] = ()
+    """Gaussian policies: a mirror symmetry of the env, one sign (1 or -1) per flattened observation entry; ()
+    = none. If flipping those entries and negating the action maps the env onto itself (the swing-up:
+    (-1, -1, 1, -1, -1), i.e. x, ẋ, sin θ and θ̇ flip, cos θ stays), the policy is built to respect it:
+    μ(s) = (f(s) - f(m·s))/2 is odd and σ(s) even, so it cannot learn a push to one side that the state
+    does not call for. The action bounds must be symmetric (low = -high)."""
     head_init_gain: float | None = None
     """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
     with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)
@@ -243,6 +249,9 @@ def validate_config(c: Config) -> None:
     if c.correlated_noise_decay_steps and not (c.correlated_noise_steps or c.autoregressive_noise_steps):
         raise ValueError("correlated_noise_decay_steps fades the correlated noise, which is off: set correlated_noise_steps "
                          "or autoregressive_noise_steps (a correlation time in env steps, e.g. 30) or leave the decay at 0")
+    if not all(type(sign) is int and sign in (1, -1) for sign in c.mirror_obs_signs):
+        raise ValueError(f"mirror_obs_signs takes one sign, 1 or -1, per observation entry (() = no mirror), "
+                         f"got {c.mirror_obs_signs!r}")
     if c.head_init_gain is not None:
         require_finite("head_init_gain", c.head_init_gain)
         if c.head_init_gain < 0:

@@ -55,12 +55,15 @@ class DiagonalGaussianPolicy(Policy):
         noise_log_scale_init: float = -1.0,
         ar_steps: float = 0.0,
         state_dependent_std: bool = False,
+        mirror_obs_signs: Sequence[int] = (),
     ):
         """`mu` = mlp(obs_dim (or the encoder's features) -> act_dim); `log_std` starts at `log_std_init`;
         bounds default to ±1 when squashed; `noise_steps` > 0 adds the correlated noise, log c starting at
         `noise_log_scale_init`; `ar_steps` > 0 (not with it) makes exploration autoregressive;
         `state_dependent_std` adds `std_head` (zero-initialised) on mu's last hidden features: log σ(s) =
-        log_std + std_head(h(s)), the head's part clamped to ±STD_HEAD_RANGE."""
+        log_std + std_head(h(s)), the head's part clamped to ±STD_HEAD_RANGE. `mirror_obs_signs` (obs_dim,)
+        of ±1: μ is made odd and σ(s) even under that mirror of the raw observation (the actions' bounds,
+        when squashed, must then be symmetric)."""
         super().__init__()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
@@ -81,6 +84,12 @@ class DiagonalGaussianPolicy(Policy):
             if not ar_steps <= 1e6:  # ρ = e^(-1/τ) must stay below 1 in float arithmetic
                 raise ValueError(f"autoregressive_noise_steps must be in [0, 1e6] env steps, got {ar_steps!r}")
             self.ar_steps = float(ar_steps)
+        self.register_buffer("obs_mirror", None)  # a None buffer stays out of the state_dict
+        if len(mirror_obs_signs):
+            if encoder is not None or len(mirror_obs_signs) != self.obs_dim or any(x not in (1, -1) for x in mirror_obs_signs):
+                raise ValueError(f"mirror_obs_signs needs one sign (1 or -1) per entry of a vector observation "
+                                 f"({self.obs_dim} here), got {tuple(mirror_obs_signs)!r}")
+            self.obs_mirror = torch.tensor(mirror_obs_signs, dtype=torch.float32)
         self.squash = bool(squash)
         if self.squash:
             low = torch.as_tensor(-1.0 if action_low is None else action_low, dtype=torch.float32).expand(self.act_dim)
@@ -89,6 +98,9 @@ class DiagonalGaussianPolicy(Policy):
                 raise ValueError(f"squash=True needs finite action bounds with high > low, got {low} and {high}")
             self.register_buffer("action_center", ((high + low) / 2).clone())
             self.register_buffer("action_half_range", ((high - low) / 2).clone())
+            if self.obs_mirror is not None and not torch.allclose(low, -high):
+                raise ValueError(f"mirror_obs_signs negates the action, which needs symmetric bounds (low = -high); "
+                                 f"got low {low.tolist()} and high {high.tolist()}")
 
     def next_noise(self, noise_E: torch.Tensor | None, num_envs: int) -> torch.Tensor:
         """ξ_t (E, act_dim) from ξ_{t-1} (None: a fresh draw from the stationary N(0, 1)); only with noise_steps > 0."""
@@ -111,7 +123,16 @@ class DiagonalGaussianPolicy(Policy):
 
     def mean_and_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ(s) (..., act_dim) before any squash and log σ: (act_dim,), or (..., act_dim) with `std_head` (which
-        reads the hidden features detached: σ's gradient leaves μ's torso alone)."""
+        reads the hidden features detached: σ's gradient leaves μ's torso alone). With `obs_mirror` m:
+        μ(s) = (f(s) - f(m·s))/2 and log σ(s) = (g(s) + g(m·s))/2, exactly odd and even for any weights."""
+        if self.obs_mirror is None:
+            return self._mean_and_log_std(obs)
+        # the mirror acts on the raw observation, before the normaliser: its running mean need not be symmetric
+        mean_2, log_std_2 = self._mean_and_log_std(torch.stack([obs, obs * self.obs_mirror]))
+        log_std = log_std_2 if self.std_head is None else (log_std_2[0] + log_std_2[1]) / 2
+        return (mean_2[0] - mean_2[1]) / 2, log_std
+
+    def _mean_and_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.features(obs)
         if self.std_head is None:
             return self.mu(x), self.log_std

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from reinforce.distributions import BernoulliDist, CategoricalDist, MultiCategoricalDist
@@ -113,6 +114,7 @@ def make_policy(
     noise_log_scale_init: float = -1.0,
     ar_steps: float = 0.0,
     state_dependent_std: bool = False,
+    mirror_obs_signs: Sequence[int] = (),
 ) -> Policy:
     """Pick the policy the action space needs (reinforce.spaces.action_spec): Discrete -> categorical,
     MultiDiscrete -> multi-categorical, MultiBinary -> Bernoulli, Box (any shape, flattened) -> diagonal Gaussian;
@@ -129,7 +131,7 @@ def make_policy(
                       "encoder instead", stacklevel=2)
         normalize_observations = False
     for name, value in (("correlated_noise_steps", noise_steps), ("autoregressive_noise_steps", ar_steps),
-                        ("state_dependent_std", state_dependent_std)):
+                        ("state_dependent_std", state_dependent_std), ("mirror_obs_signs", tuple(mirror_obs_signs))):
         if value and spec.kind != "box":
             raise ValueError(f"{name} applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
                              "leave it off for this env")
@@ -156,7 +158,12 @@ def make_policy(
             noise_log_scale_init=noise_log_scale_init,
             ar_steps=ar_steps,
             state_dependent_std=state_dependent_std,
+            mirror_obs_signs=mirror_obs_signs,
         )
+        if len(mirror_obs_signs) and not np.allclose(action_space.low, -action_space.high):
+            # unsquashed actions are clipped to the bounds on the way to the env: odd only when they are symmetric
+            raise ValueError(f"mirror_obs_signs negates the action, which needs symmetric action bounds (low = -high); "
+                             f"got low {action_space.low.tolist()} and high {action_space.high.tolist()}")
     if head_init_gain is not None:
         policy.init_output_layer(head_init_gain)
     if normalize_observations:

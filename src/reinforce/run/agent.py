@@ -185,7 +185,8 @@ def _policy_settings(policy: Policy) -> dict[str, Any]:
     if isinstance(policy, DiagonalGaussianPolicy):
         settings.update(squash=policy.squash, log_std_init=float(policy.log_std.detach().mean()),
                         correlated_noise_steps=policy.noise_steps, autoregressive_noise_steps=policy.ar_steps,
-                        state_dependent_std=policy.std_head is not None)
+                        state_dependent_std=policy.std_head is not None,
+                        mirror_obs_signs=() if policy.obs_mirror is None else tuple(int(x) for x in policy.obs_mirror.tolist()))
         if policy.noise_steps > 0:
             settings["correlated_noise_log_scale"] = float(policy.noise_log_scale.detach().mean())
     return settings

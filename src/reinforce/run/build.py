@@ -29,6 +29,7 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         noise_log_scale_init=cfg.correlated_noise_log_scale,
         ar_steps=cfg.autoregressive_noise_steps,
         state_dependent_std=cfg.state_dependent_std,
+        mirror_obs_signs=cfg.mirror_obs_signs,
     )
 
 

@@ -1,0 +1,85 @@
+"""The mirror-symmetric Gaussian policy (`mirror_obs_signs`): odd mean, even σ, refusals, save/load."""
+import gymnasium as gym
+import pytest
+import torch
+
+import reinforce
+from reinforce.config import Config
+from reinforce.policies import DiagonalGaussianPolicy, make_policy
+from reinforce.run.build import build
+
+SWINGUP_MIRROR = (-1, -1, 1, -1, -1)  # x, ẋ, sin θ, θ̇ flip; cos θ stays
+
+
+def _shifted_normaliser(policy, obs_dim):
+    """Running statistics far from symmetric, so only a mirror applied before the normaliser stays exact."""
+    policy.enable_obs_normalization(obs_dim)
+    policy.obs_normalizer.update(torch.randn(500, obs_dim) * 2 + 3)
+
+
+@pytest.mark.parametrize("squash,state_dependent_std", [(False, False), (True, True)])
+def test_the_mean_is_odd_and_sigma_even_for_any_weights(squash, state_dependent_std):
+    torch.manual_seed(0)
+    policy = DiagonalGaussianPolicy(5, 1, hidden_sizes=(16, 16), activation="tanh", squash=squash,
+                                    state_dependent_std=state_dependent_std, mirror_obs_signs=SWINGUP_MIRROR)
+    _shifted_normaliser(policy, 5)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.normal_()  # far from the init, a biased head included
+    obs_TE = torch.randn(7, 3, 5) * 2
+    mirrored_TE = obs_TE * torch.tensor(SWINGUP_MIRROR, dtype=torch.float32)
+    mean, log_std = policy.mean_and_log_std(obs_TE)
+    mean_m, log_std_m = policy.mean_and_log_std(mirrored_TE)
+    assert mean.shape == (7, 3, 1) and mean.abs().min() > 0  # not odd by being zero
+    torch.testing.assert_close(mean_m, -mean)
+    torch.testing.assert_close(log_std_m, log_std)
+    torch.testing.assert_close(policy.act(mirrored_TE, deterministic=True), -policy.act(obs_TE, deterministic=True))
+    # the log-prob of the mirrored action in the mirrored state is the same number
+    action = policy.act(obs_TE)
+    torch.testing.assert_close(policy.pi(mirrored_TE).log_prob(-action), policy.pi(obs_TE).log_prob(action))
+    # a state the mirror maps onto itself (the pole hanging at rest in the middle) gets no push at all
+    rest = torch.tensor([[0.0, 0.0, -1.0, 0.0, 0.0]])
+    assert policy.act(rest, deterministic=True).abs().max() < 1e-6
+
+
+def test_without_the_mirror_the_same_weights_push_at_rest():
+    torch.manual_seed(0)
+    plain = DiagonalGaussianPolicy(5, 1, hidden_sizes=(16,))
+    mirrored = DiagonalGaussianPolicy(5, 1, hidden_sizes=(16,), mirror_obs_signs=SWINGUP_MIRROR)
+    mirrored.load_state_dict({**plain.state_dict(), "obs_mirror": mirrored.obs_mirror})
+    rest = torch.tensor([[0.0, 0.0, -1.0, 0.0, 0.0]])
+    assert plain.act(rest, deterministic=True).abs().item() > 1e-3  # the bias alone pushes
+    assert mirrored.act(rest, deterministic=True).abs().item() < 1e-6
+
+
+def test_training_keeps_the_symmetry_and_the_setting_survives_save_and_load(tmp_path):
+    cfg = Config(env_id="reinforce/CartPoleSwingUp-v0", num_envs=8, steps_per_rollout=16, epochs=3, seed=1,
+                 hidden_sizes=(8,), squash=True, normalize_observations=True, baseline="gae",
+                 autoregressive_noise_steps=10.0, mirror_obs_signs=SWINGUP_MIRROR)
+    env, policy, agent = build(cfg)
+    before = [p.detach().clone() for p in policy.parameters()]
+    agent.learn(epochs=3)
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))  # it did learn
+    obs = torch.randn(32, 5)
+    mirror = torch.tensor(SWINGUP_MIRROR, dtype=torch.float32)
+    torch.testing.assert_close(policy.act(obs * mirror, deterministic=True), -policy.act(obs, deterministic=True))
+    again = reinforce.load(agent.save(tmp_path / "a.pt"))
+    assert again.describe().mirror_obs_signs == SWINGUP_MIRROR
+    torch.testing.assert_close(again.policy.act(obs, deterministic=True), policy.act(obs, deterministic=True))
+    env.close()
+
+
+def test_bad_mirrors_are_refused_with_what_is_accepted():
+    with pytest.raises(ValueError, match="one sign, 1 or -1"):
+        Config(mirror_obs_signs=(1, 0, -1))
+    with pytest.raises(ValueError, match="5 here"):
+        DiagonalGaussianPolicy(5, 1, mirror_obs_signs=(1, -1))
+    box5 = gym.spaces.Box(-10, 10, (5,))
+    with pytest.raises(ValueError, match="symmetric action bounds"):
+        make_policy(box5, gym.spaces.Box(0.0, 1.0, (1,)), mirror_obs_signs=SWINGUP_MIRROR)
+    with pytest.raises(ValueError, match="symmetric bounds"):
+        DiagonalGaussianPolicy(5, 1, squash=True, action_low=[0.0], action_high=[2.0], mirror_obs_signs=SWINGUP_MIRROR)
+    with pytest.raises(ValueError, match="mirror_obs_signs applies to Box actions"):
+        make_policy(box5, gym.spaces.Discrete(2), mirror_obs_signs=SWINGUP_MIRROR)
+    # an unbounded Box is symmetric
+    assert make_policy(box5, gym.spaces.Box(-float("inf"), float("inf"), (1,)), mirror_obs_signs=SWINGUP_MIRROR)
