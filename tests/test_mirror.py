@@ -1,11 +1,12 @@
-"""The mirror-symmetric Gaussian policy (`mirror_obs_signs`): odd mean, even σ, refusals, save/load."""
+"""Mirror-symmetric policies (`mirror_obs_signs`): the Gaussian's odd mean and even σ, the categorical's reversed
+logits, refusals, save/load."""
 import gymnasium as gym
 import pytest
 import torch
 
 import reinforce
 from reinforce.config import Config
-from reinforce.policies import DiagonalGaussianPolicy, make_policy
+from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, make_policy
 from reinforce.run.build import build
 
 SWINGUP_MIRROR = (-1, -1, 1, -1, -1)  # x, ẋ, sin θ, θ̇ flip; cos θ stays
@@ -79,7 +80,45 @@ def test_bad_mirrors_are_refused_with_what_is_accepted():
         make_policy(box5, gym.spaces.Box(0.0, 1.0, (1,)), mirror_obs_signs=SWINGUP_MIRROR)
     with pytest.raises(ValueError, match="symmetric bounds"):
         DiagonalGaussianPolicy(5, 1, squash=True, action_low=[0.0], action_high=[2.0], mirror_obs_signs=SWINGUP_MIRROR)
-    with pytest.raises(ValueError, match="mirror_obs_signs applies to Box actions"):
-        make_policy(box5, gym.spaces.Discrete(2), mirror_obs_signs=SWINGUP_MIRROR)
+    with pytest.raises(ValueError, match="mirror_obs_signs applies to Box actions .negated. and Discrete"):
+        make_policy(box5, gym.spaces.MultiDiscrete([2, 3]), mirror_obs_signs=SWINGUP_MIRROR)
+    with pytest.raises(ValueError, match="4 here"):
+        CategoricalPolicy(4, 2, mirror_obs_signs=SWINGUP_MIRROR)
     # an unbounded Box is symmetric
     assert make_policy(box5, gym.spaces.Box(-float("inf"), float("inf"), (1,)), mirror_obs_signs=SWINGUP_MIRROR)
+
+
+ACROBOT_MIRROR = (1, -1, 1, -1, -1, -1)  # θ1, θ2 -> -θ1, -θ2: the sines and velocities flip; torque -1/0/+1 reversed
+
+
+def test_the_categorical_mirror_reverses_the_actions_for_any_weights():
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(6, 3, hidden_sizes=(16,), mirror_obs_signs=ACROBOT_MIRROR)
+    _shifted_normaliser(policy, 6)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.normal_()
+    obs = torch.randn(9, 6) * 2
+    mirror = torch.tensor(ACROBOT_MIRROR, dtype=torch.float32)
+    logits, logits_m = policy.pi(obs).logits, policy.pi(obs * mirror).logits
+    assert (logits - logits.flip(-1)).abs().max() > 0.1  # not symmetric by being flat
+    torch.testing.assert_close(logits_m, logits.flip(-1))
+    torch.testing.assert_close(policy.act(obs * mirror, deterministic=True), 2 - policy.act(obs, deterministic=True))
+    # on a state the mirror keeps, the outer actions are equally likely
+    still = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 0.0]])
+    probs = policy.pi(still).probs[0]
+    torch.testing.assert_close(probs[0], probs[2])
+
+
+def test_a_mirrored_cartpole_trains_and_survives_save_and_load(tmp_path):
+    cfg = Config(env_id="CartPole-v1", num_envs=8, steps_per_rollout=16, epochs=2, seed=0,
+                 mirror_obs_signs=(-1, -1, -1, -1), normalize_observations=True)
+    env, policy, agent = build(cfg)
+    agent.learn(epochs=2)
+    obs = torch.randn(16, 4)
+    # two actions: the mirror makes the logit difference odd, so P(left | s) = P(right | -s)
+    torch.testing.assert_close(policy.pi(-obs).probs, policy.pi(obs).probs.flip(-1))
+    again = reinforce.load(agent.save(tmp_path / "c.pt"))
+    assert again.describe().mirror_obs_signs == (-1, -1, -1, -1)
+    torch.testing.assert_close(again.policy.pi(obs).probs, policy.pi(obs).probs)
+    env.close()

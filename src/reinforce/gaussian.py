@@ -84,12 +84,7 @@ class DiagonalGaussianPolicy(Policy):
             if not ar_steps <= 1e6:  # ρ = e^(-1/τ) must stay below 1 in float arithmetic
                 raise ValueError(f"autoregressive_noise_steps must be in [0, 1e6] env steps, got {ar_steps!r}")
             self.ar_steps = float(ar_steps)
-        self.register_buffer("obs_mirror", None)  # a None buffer stays out of the state_dict
-        if len(mirror_obs_signs):
-            if encoder is not None or len(mirror_obs_signs) != self.obs_dim or any(x not in (1, -1) for x in mirror_obs_signs):
-                raise ValueError(f"mirror_obs_signs needs one sign (1 or -1) per entry of a vector observation "
-                                 f"({self.obs_dim} here), got {tuple(mirror_obs_signs)!r}")
-            self.obs_mirror = torch.tensor(mirror_obs_signs, dtype=torch.float32)
+        self._set_mirror(mirror_obs_signs)
         self.squash = bool(squash)
         if self.squash:
             low = torch.as_tensor(-1.0 if action_low is None else action_low, dtype=torch.float32).expand(self.act_dim)
@@ -127,8 +122,7 @@ class DiagonalGaussianPolicy(Policy):
         μ(s) = (f(s) - f(m·s))/2 and log σ(s) = (g(s) + g(m·s))/2, exactly odd and even for any weights."""
         if self.obs_mirror is None:
             return self._mean_and_log_std(obs)
-        # the mirror acts on the raw observation, before the normaliser: its running mean need not be symmetric
-        mean_2, log_std_2 = self._mean_and_log_std(torch.stack([obs, obs * self.obs_mirror]))
+        mean_2, log_std_2 = self._mean_and_log_std(self.both_sides(obs))
         log_std = log_std_2 if self.std_head is None else (log_std_2[0] + log_std_2[1]) / 2
         return (mean_2[0] - mean_2[1]) / 2, log_std
 

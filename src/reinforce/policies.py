@@ -32,20 +32,25 @@ class CategoricalPolicy(Policy):
 
     pi(obs, mask=None) -> CategoricalDist over actions (...,) int64 (masked actions: probability 0);
     sample(obs) -> actions (...,); act(obs, deterministic=False) -> a sample, or the argmax.
-    Parameters: `logits.*` (the MLP).
+    Parameters: `logits.*` (the MLP). With `mirror_obs_signs` the mirror reverses the actions' order (CartPole's
+    left/right, Acrobot's −1/0/+1 torque): logits(m·s) = logits(s) reversed, for any weights.
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",
-                 encoder: ImageEncoder | None = None):
+                 encoder: ImageEncoder | None = None, mirror_obs_signs: Sequence[int] = ()):
         """`logits` = mlp(obs_dim (or the encoder's features) -> n_actions) with `hidden_sizes` and `activation`."""
         super().__init__()
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         self.logits = mlp(self._set_encoder(obs_dim, encoder), self.n_actions, hidden_sizes, activation)
+        self._set_mirror(mirror_obs_signs)
 
     action_kind = "discrete"
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
-        return CategoricalDist(self.logits(self.features(obs)), mask)
+        if self.obs_mirror is None:
+            return CategoricalDist(self.logits(self.features(obs)), mask)
+        logits_2 = self.logits(self.features(self.both_sides(obs)))
+        return CategoricalDist((logits_2[0] + logits_2[1].flip(-1)) / 2, mask)
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == (self.n_actions,)
@@ -131,13 +136,16 @@ def make_policy(
                       "encoder instead", stacklevel=2)
         normalize_observations = False
     for name, value in (("correlated_noise_steps", noise_steps), ("autoregressive_noise_steps", ar_steps),
-                        ("state_dependent_std", state_dependent_std), ("mirror_obs_signs", tuple(mirror_obs_signs))):
+                        ("state_dependent_std", state_dependent_std)):
         if value and spec.kind != "box":
             raise ValueError(f"{name} applies to Box actions (a Gaussian policy), not to {spec.kind!r} ones; "
                              "leave it off for this env")
+    if len(mirror_obs_signs) and spec.kind not in ("box", "discrete"):
+        raise ValueError(f"mirror_obs_signs applies to Box actions (negated) and Discrete ones (order reversed), not to "
+                         f"{spec.kind!r} ones; leave it off for this env")
     logit_kwargs = {"hidden_sizes": tuple(hidden_sizes or ()), "activation": activation or "tanh", "encoder": enc}
     if spec.kind == "discrete":
-        policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs)
+        policy: Policy = CategoricalPolicy(obs_dim, spec.outputs, **logit_kwargs, mirror_obs_signs=mirror_obs_signs)
     elif spec.kind == "multi_discrete":
         policy = MultiCategoricalPolicy(obs_dim, spec.nvec, **logit_kwargs)
     elif spec.kind == "multi_binary":

@@ -70,6 +70,21 @@ class Policy(nn.Module):
         super().__init__()
         self.obs_normalizer: ObsNormalizer | None = None
         self.encoder: ImageEncoder | None = None
+        self.register_buffer("obs_mirror", None)  # a None buffer stays out of the state_dict
+
+    def _set_mirror(self, signs: Sequence[int]) -> None:
+        """Keep `mirror_obs_signs` ((), or one ±1 per entry of a vector observation) as the buffer `obs_mirror`."""
+        if not len(signs):
+            return
+        if self.encoder is not None or len(signs) != self.obs_dim or any(x not in (1, -1) for x in signs):
+            raise ValueError(f"mirror_obs_signs needs one sign (1 or -1) per entry of a vector observation "
+                             f"({self.obs_dim} here), got {tuple(signs)!r}")
+        self.obs_mirror = torch.tensor(signs, dtype=torch.float32)
+
+    def both_sides(self, obs: torch.Tensor) -> torch.Tensor:
+        """(2, ..., obs_dim): `obs` and its mirror image. The mirror acts on the raw observation, before the
+        normaliser, so symmetry is exact whatever the normaliser's running mean."""
+        return torch.stack([obs, obs * self.obs_mirror])
 
     def _set_encoder(self, obs_dim: int, encoder: ImageEncoder | None) -> int:
         """Keep `encoder` (None: none) and return the head MLP's input width."""

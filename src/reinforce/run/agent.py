@@ -181,12 +181,12 @@ def _policy_settings(policy: Policy) -> dict[str, Any]:
         "activation": acts[0] if acts else None,
         "normalize_observations": policy.obs_normalizer is not None,
         "encoder": "auto" if policy.encoder is None else policy.encoder.arch,
+        "mirror_obs_signs": () if policy.obs_mirror is None else tuple(int(x) for x in policy.obs_mirror.tolist()),
     }
     if isinstance(policy, DiagonalGaussianPolicy):
         settings.update(squash=policy.squash, log_std_init=float(policy.log_std.detach().mean()),
                         correlated_noise_steps=policy.noise_steps, autoregressive_noise_steps=policy.ar_steps,
-                        state_dependent_std=policy.std_head is not None,
-                        mirror_obs_signs=() if policy.obs_mirror is None else tuple(int(x) for x in policy.obs_mirror.tolist()))
+                        state_dependent_std=policy.std_head is not None)
         if policy.noise_steps > 0:
             settings["correlated_noise_log_scale"] = float(policy.noise_log_scale.detach().mean())
     return settings
