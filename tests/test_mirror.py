@@ -64,6 +64,10 @@ def test_training_keeps_the_symmetry_and_the_setting_survives_save_and_load(tmp_
     obs = torch.randn(32, 5)
     mirror = torch.tensor(SWINGUP_MIRROR, dtype=torch.float32)
     torch.testing.assert_close(policy.act(obs * mirror, deterministic=True), -policy.act(obs, deterministic=True))
+    with torch.no_grad():  # the critic shares the symmetry: V is even
+        values = agent.value(obs)
+        torch.testing.assert_close(agent.value(obs * mirror), values)
+    assert values.std() > 0  # not even by being constant
     again = reinforce.load(agent.save(tmp_path / "a.pt"))
     assert again.describe().mirror_obs_signs == SWINGUP_MIRROR
     torch.testing.assert_close(again.policy.act(obs, deterministic=True), policy.act(obs, deterministic=True))

@@ -140,8 +140,11 @@ class PolicyGradient:
             self.policy.ar_fade = max(0.0, 1.0 - self.env_steps / decay) if decay else 1.0
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """V(s) of observations (..., obs_dim) as the policy sees them (normalised when it normalises)."""
-        return self.value_fn(self.policy.normalize(obs))
+        """V(s) of raw observations (..., obs_dim), read as the policy reads them (normalised when it normalises).
+        Under the policy's mirror (`mirror_obs_signs`) V is made even, the mean of V at s and at its image."""
+        if self.policy.obs_mirror is None:
+            return self.value_fn(self.policy.normalize(obs))
+        return self.value_fn(self.policy.normalize(self.policy.both_sides(obs))).mean(0)
 
     @torch.no_grad()
     def _values(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -278,10 +281,10 @@ class PolicyGradient:
         """`value_iters` full-batch Adam steps of V toward the batch's value targets; returns the last MSE."""
         if batch.value_targets is None:
             batch = self.with_targets(batch)
-        obs_N = self.policy.normalize(batch.obs.flatten(0, 1))
+        obs_N = batch.obs.flatten(0, 1)
         targets_N = batch.value_targets.reshape(-1)
         for _ in range(self.options.value_iters):
-            value_loss = (self.value_fn(obs_N) - targets_N).pow(2).mean()
+            value_loss = (self.value(obs_N) - targets_N).pow(2).mean()
             self.value_optimizer.zero_grad(set_to_none=True)
             value_loss.backward()
             self.reducer.average_gradients(self.value_fn.parameters(), "value function")

@@ -123,7 +123,7 @@ class Config(ReinforceOptions):
     """A mirror symmetry of the env, one sign (1 or -1) per flattened observation entry; () = none. If flipping
     those entries and mirroring the action maps the env onto itself, the policy is built to respect it:
     Box actions are negated (μ(s) = (f(s) - f(m·s))/2 odd, σ(s) even; the bounds must be symmetric), Discrete
-    ones reversed (logits(m·s) = logits(s) reversed). The swing-up: (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip,
+    ones reversed (logits(m·s) = logits(s) reversed); a learned V is made even. The swing-up: (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip,
     cos θ stays); Pendulum (1, -1, -1); CartPole (-1, -1, -1, -1); Acrobot (1, -1, 1, -1, -1, -1). Such a
     policy cannot learn a push to one side that the state does not call for."""
     head_init_gain: float | None = None
