@@ -221,6 +221,11 @@ CONFIGS.update({
     "m-e3": v(E3, mirror_obs_signs=MIRROR),
     "m-ar30-f8m-e128": v(CONFIGS["ar30-f8m-e128"], mirror_obs_signs=MIRROR),
     "m-ar30-ls1.5": v(AR, mirror_obs_signs=MIRROR),
+    # m-e3 (policy mirror only) at 20M: -27.6, 153.6, -309.5, -42.1 on seeds 0-3, m-ar30-f8m-e128 -488.4, -478.1 on
+    # seeds 0-1: the symmetric rest state becomes a trap (μ = 0 there; with σ = e^-2 the pole hangs for 500 steps).
+    # More noise at the start (the mirror has removed the bias that made σ = e^-2 necessary); V even as well:
+    "m-e3-ls1": v(E3, mirror_obs_signs=MIRROR, log_std_init=-1.0),
+    "m-e3-ls1.5": v(E3, mirror_obs_signs=MIRROR, log_std_init=-1.5),
 })
 
 
