@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import reinforce
+from reinforce import presets
 from reinforce.config import Config
 from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, make_policy
 from reinforce.run.build import build
@@ -126,3 +127,102 @@ def test_a_mirrored_cartpole_trains_and_survives_save_and_load(tmp_path):
     assert again.describe().mirror_obs_signs == (-1, -1, -1, -1)
     torch.testing.assert_close(again.policy.pi(obs).probs, policy.pi(obs).probs)
     env.close()
+
+
+def _mirrored_step_pairs(env_id, signs, states, actions, mirror_action, set_state):
+    """(obs', m·obs'', r, r'') for each state s and action a: one step from s with a, one from -s with the mirrored a."""
+    import numpy as np
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    out = []
+    for state, action in zip(states, actions):
+        results = []
+        for s, a in ((state, action), (-state, mirror_action(action))):
+            set_state(env, s)
+            obs, reward, terminated, _, _ = env.step(a)
+            results.append((np.asarray(obs, dtype=np.float64), float(reward), terminated))
+        (obs, r, term), (obs_m, r_m, term_m) = results
+        out.append((obs, obs_m * np.asarray(signs), r, r_m, term, term_m))
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("env_id,signs,kind", [
+    ("Acrobot-v1", presets.preset("acrobot-fast").mirror_obs_signs, "discrete3"),
+    ("Pendulum-v1", presets.preset("pendulum-fast").mirror_obs_signs, "box"),
+    ("reinforce/CartPoleSwingUp-v0", (-1, -1, 1, -1, -1), "box"),
+    ("CartPole-v1", (-1, -1, -1, -1), "discrete2"),
+])
+def test_the_mirror_signs_we_give_are_symmetries_of_the_env(env_id, signs, kind):
+    """The presets' (and the docstring's) signs: stepping the mirrored state with the mirrored action gives the
+    mirrored observation and the same reward, in Gymnasium's own envs (wrong signs fail this)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    dim = {"Acrobot-v1": 4, "Pendulum-v1": 2, "reinforce/CartPoleSwingUp-v0": 4, "CartPole-v1": 4}[env_id]
+    states = rng.uniform(-0.5, 0.5, (20, dim))
+    if kind == "box":
+        actions = [rng.uniform(-1, 1, (1,)).astype(np.float32) for _ in states]
+        mirror_action = lambda a: -a  # noqa: E731
+    else:
+        n = 3 if kind == "discrete3" else 2
+        actions = list(rng.integers(0, n, len(states)))
+        mirror_action = lambda a: n - 1 - a  # noqa: E731
+
+    def set_state(env, s):
+        if env_id.startswith("reinforce/"):
+            env.reset(options={"state": s})
+        else:  # a reset first: CartPole remembers a termination and pays 0 after it
+            env.reset()
+            env.unwrapped.state = s.copy()
+
+    for obs, obs_m, r, r_m, term, term_m in _mirrored_step_pairs(env_id, signs, states, actions, mirror_action, set_state):
+        np.testing.assert_allclose(obs_m, obs, atol=1e-5)
+        assert r == pytest.approx(r_m, abs=1e-6) and term == term_m
+
+
+def test_the_autoregressive_laws_are_mirrored_too():
+    """The AR loss's conditional laws (reinforce.autoregressive.batch_pi) at the mirrored batch score the negated
+    actions exactly as the batch's own: both μ terms go through the mirrored mean."""
+    from reinforce import autoregressive as ar
+    torch.manual_seed(0)
+    policy = DiagonalGaussianPolicy(5, 1, hidden_sizes=(8,), squash=True, ar_steps=10.0, mirror_obs_signs=SWINGUP_MIRROR)
+    _shifted_normaliser(policy, 5)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.normal_()
+    m = torch.tensor(SWINGUP_MIRROR, dtype=torch.float32)
+    T, E = 6, 3
+    obs_TE, prev_obs_E = torch.randn(T, E, 5), torch.randn(E, 5)
+    actions_TE = torch.rand(T, E, 1) * 1.8 - 0.9  # inside the squashed bounds
+    prev_u_E = torch.randn(E, 1)
+    dones_TE = torch.zeros(T, E, dtype=torch.bool)
+    dones_TE[2, 1] = True
+    fresh_E = torch.tensor([False, True, False])
+    logp = ar.batch_pi(policy, obs_TE, actions_TE, dones_TE, prev_obs_E, prev_u_E, fresh_E).log_prob(actions_TE.flatten(0, 1))
+    logp_m = ar.batch_pi(policy, obs_TE * m, -actions_TE, dones_TE, prev_obs_E * m, -prev_u_E, fresh_E).log_prob(
+        -actions_TE.flatten(0, 1))
+    torch.testing.assert_close(logp_m, logp)
+    # and the carried term matters: the same batch with the previous action not negated scores differently
+    logp_wrong = ar.batch_pi(policy, obs_TE * m, -actions_TE, dones_TE, prev_obs_E * m, prev_u_E, fresh_E).log_prob(
+        -actions_TE.flatten(0, 1))
+    assert (logp_wrong - logp).abs().max() > 1e-3
+
+
+def test_a_policy_built_by_hand_keeps_its_mirror_through_save_and_load(tmp_path):
+    env = reinforce.make_vec_env("Pendulum-v1", num_envs=2, seed=0)
+    policy = make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(8,),
+                         mirror_obs_signs=(1, -1, -1))
+    agent = reinforce.Reinforce(env, policy, steps_per_rollout=4)
+    again = reinforce.load(agent.save(tmp_path / "p.pt"))
+    assert again.describe().mirror_obs_signs == (1, -1, -1)
+    obs = torch.randn(5, 3)
+    torch.testing.assert_close(again.policy.act(obs, deterministic=True), policy.act(obs, deterministic=True))
+    env.close()
+
+
+def test_images_and_non_tuples_are_refused_clearly():
+    with pytest.raises(ValueError, match="one sign, 1 or -1"):
+        Config(mirror_obs_signs=-1)
+    image = gym.spaces.Box(0, 255, (3, 36, 36), dtype="uint8")
+    with pytest.raises(ValueError, match="vector observations, not to images"):
+        make_policy(image, gym.spaces.Discrete(2), mirror_obs_signs=(1,) * (3 * 36 * 36))

@@ -142,7 +142,7 @@ class PolicyGradient:
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of raw observations (..., obs_dim), read as the policy reads them (normalised when it normalises).
         Under the policy's mirror (`mirror_obs_signs`) V is made even, the mean of V at s and at its image."""
-        if self.policy.obs_mirror is None:
+        if getattr(self.policy, "obs_mirror", None) is None:  # a policy of the user's own may not have one
             return self.value_fn(self.policy.normalize(obs))
         return self.value_fn(self.policy.normalize(self.policy.both_sides(obs))).mean(0)
 

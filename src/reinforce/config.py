@@ -125,7 +125,8 @@ class Config(ReinforceOptions):
     Box actions are negated (μ(s) = (f(s) - f(m·s))/2 odd, σ(s) even; the bounds must be symmetric), Discrete
     ones reversed (logits(m·s) = logits(s) reversed); a learned V is made even. The swing-up: (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip,
     cos θ stays); Pendulum (1, -1, -1); CartPole (-1, -1, -1, -1); Acrobot (1, -1, 1, -1, -1, -1). Such a
-    policy cannot learn a push to one side that the state does not call for."""
+    policy cannot learn a push to one side that the state does not call for. Reversal is the only Discrete
+    mirror: an env whose mirror permutes its actions otherwise (LunarLander swaps 1 and 3) must not set it."""
     head_init_gain: float | None = None
     """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
     with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)
@@ -250,7 +251,8 @@ def validate_config(c: Config) -> None:
     if c.correlated_noise_decay_steps and not (c.correlated_noise_steps or c.autoregressive_noise_steps):
         raise ValueError("correlated_noise_decay_steps fades the correlated noise, which is off: set correlated_noise_steps "
                          "or autoregressive_noise_steps (a correlation time in env steps, e.g. 30) or leave the decay at 0")
-    if not all(type(sign) is int and sign in (1, -1) for sign in c.mirror_obs_signs):
+    if not isinstance(c.mirror_obs_signs, tuple) or not all(type(sign) is int and sign in (1, -1)
+                                                            for sign in c.mirror_obs_signs):
         raise ValueError(f"mirror_obs_signs takes one sign, 1 or -1, per observation entry (() = no mirror), "
                          f"got {c.mirror_obs_signs!r}")
     if c.head_init_gain is not None:

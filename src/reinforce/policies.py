@@ -33,7 +33,8 @@ class CategoricalPolicy(Policy):
     pi(obs, mask=None) -> CategoricalDist over actions (...,) int64 (masked actions: probability 0);
     sample(obs) -> actions (...,); act(obs, deterministic=False) -> a sample, or the argmax.
     Parameters: `logits.*` (the MLP). With `mirror_obs_signs` the mirror reverses the actions' order (CartPole's
-    left/right, Acrobot's −1/0/+1 torque): logits(m·s) = logits(s) reversed, for any weights.
+    left/right, Acrobot's −1/0/+1 torque): logits(m·s) = logits(s) reversed, for any weights. (On a state the
+    mirror leaves unchanged the outer actions tie, and the deterministic argmax takes the first.)
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",

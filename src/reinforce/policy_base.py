@@ -76,7 +76,9 @@ class Policy(nn.Module):
         """Keep `mirror_obs_signs` ((), or one ±1 per entry of a vector observation) as the buffer `obs_mirror`."""
         if not len(signs):
             return
-        if self.encoder is not None or len(signs) != self.obs_dim or any(x not in (1, -1) for x in signs):
+        if self.encoder is not None:
+            raise ValueError("mirror_obs_signs applies to vector observations, not to images; leave it off for this env")
+        if len(signs) != self.obs_dim or any(x not in (1, -1) for x in signs):
             raise ValueError(f"mirror_obs_signs needs one sign (1 or -1) per entry of a vector observation "
                              f"({self.obs_dim} here), got {tuple(signs)!r}")
         self.obs_mirror = torch.tensor(signs, dtype=torch.float32)

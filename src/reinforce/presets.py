@@ -138,13 +138,15 @@ PRESETS: dict[str, Config] = {
 # against 2.5 for acrobot-gae; Pendulum 6.0 on seeds 0-2, against 8.1 for pendulum-gae.
 # Both envs are mirror-symmetric (θ -> -θ with the torque reversed): a policy and V built to respect that
 # (mirror_obs_signs) need fewer env steps, which then allowed a larger step (Acrobot) and shorter rollouts
-# (Pendulum), each with 5 value fits. Stop 30, quiet machine: Acrobot 0.77 -> 0.28 s median on seeds 0-9;
-# Pendulum 6.3 -> 2.9 s on seeds 0-4 (docs/benchmarks.md, "Mirror symmetry").
+# (Pendulum), each with 5 value fits; Pendulum's nets then halved to 32-32. Stop 30, quiet machine: Acrobot
+# 0.77 -> 0.28 s median on seeds 0-9; Pendulum 6.3 -> 2.4 s on seeds 0-4, 8.0 -> 2.6 s on seeds 5-9
+# (docs/benchmarks.md, "Mirror symmetry").
 PRESETS["acrobot-fast"] = dataclasses.replace(
     PRESETS["acrobot-gae"], num_envs=64, steps_per_rollout=16, epochs=489, lr=1e-2, value_lr=1e-2, value_iters=5,
     mirror_obs_signs=(1, -1, 1, -1, -1, -1))
 PRESETS["pendulum-fast"] = dataclasses.replace(
-    PRESETS["pendulum-gae"], steps_per_rollout=16, value_lr=1e-2, value_iters=5, mirror_obs_signs=(1, -1, -1))
+    PRESETS["pendulum-gae"], steps_per_rollout=16, value_lr=1e-2, value_iters=5, mirror_obs_signs=(1, -1, -1),
+    hidden_sizes=(32, 32), value_hidden_sizes=(32, 32))
 
 
 def preset(name: str) -> Config:
