@@ -122,11 +122,12 @@ class Config(ReinforceOptions):
     mirror_obs_signs: tuple[int, ...] = ()
     """A mirror symmetry of the env, one sign (1 or -1) per flattened observation entry; () = none. If flipping
     those entries and mirroring the action maps the env onto itself, the policy is built to respect it:
-    Box actions are negated (μ(s) = (f(s) - f(m·s))/2 odd, σ(s) even; the bounds must be symmetric), Discrete
-    ones reversed (logits(m·s) = logits(s) reversed); a learned V is made even. The swing-up: (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip,
-    cos θ stays); Pendulum (1, -1, -1); CartPole (-1, -1, -1, -1); Acrobot (1, -1, 1, -1, -1, -1). Such a
-    policy cannot learn a push to one side that the state does not call for. Reversal is the only Discrete
-    mirror: an env whose mirror permutes its actions otherwise (LunarLander swaps 1 and 3) must not set it."""
+    Box actions are negated (μ(s) = (f(s) - f(m·s))/2 odd, σ(s) even; the bounds must be symmetric),
+    Discrete ones reversed (logits(m·s) = logits(s) reversed); a learned V is made even. The swing-up:
+    (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip, cos θ stays); Pendulum (1, -1, -1); CartPole (-1, -1, -1, -1);
+    Acrobot (1, -1, 1, -1, -1, -1). Such a policy cannot learn a push to one side that the state does not
+    call for. Reversal is the only Discrete mirror: an env whose mirror permutes its actions otherwise
+    (LunarLander swaps 1 and 3) must not set it."""
     head_init_gain: float | None = None
     """None keeps PyTorch's default init of the policy's output layer; a gain re-initialises it orthogonally
     with that gain and a zero bias (CleanRL uses 0.01), so the untrained policy is near-uniform (discrete)
