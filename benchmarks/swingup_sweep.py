@@ -226,6 +226,9 @@ CONFIGS.update({
     # More noise at the start (the mirror has removed the bias that made σ = e^-2 necessary); V even as well:
     "m-e3-ls1": v(E3, mirror_obs_signs=MIRROR, log_std_init=-1.0),
     "m-e3-ls1.5": v(E3, mirror_obs_signs=MIRROR, log_std_init=-1.5),
+    # v1 has no crash to escape (reward (1 + cos θ)/2 >= 0) and the mirror halved Pendulum's env steps: the v1
+    # recipe (swingup-v1-squash) with the mirror
+    "m-v1sq": v(CONFIGS["b-t64-ls-0.5-sq"], mirror_obs_signs=MIRROR),
 })
 
 
