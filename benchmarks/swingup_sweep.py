@@ -234,6 +234,8 @@ CONFIGS.update({
 # spin phase after destructive updates. A gradient-norm clip against those:
 CONFIGS["m-v1sq-clip"] = v(CONFIGS["m-v1sq"], max_grad_norm=0.5)
 # -> seeds 0, 6, 8, 14: 370.2, 20.1, 355.0, 321.3: seed 6 still fails, the others slower (no cure).
+CONFIGS["m-v1sq-lin"] = v(CONFIGS["m-v1sq"], lr_schedule="linear")  # lr 1e-3 -> 0 over the run's steps
+# -> rescues seeds 6 and 8 (426.9, 431.7), loses 1, 3, 4, 7 on the spin plateau (296.8-344.1): trades failures.
 
 
 def parse_seeds(text: str) -> list[int]:
