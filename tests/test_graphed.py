@@ -93,17 +93,20 @@ def test_the_body_rebinds_no_tensor_but_the_carried_ones(preset, changes):
     owners.update({f"module:{name}": m for i, root in enumerate(agent.modules()) for name, m in root.named_modules(prefix=str(i))})
 
     def tensors():
-        seen = {(o, k): id(v) for o, obj in owners.items() for k, v in vars(obj).items() if isinstance(v, torch.Tensor)}
+        # the tensors themselves, not their ids: holding them keeps a freed tensor's address from being reused by
+        # its replacement, which would make a rebound attribute look unchanged
+        seen = {(o, k): v for o, obj in owners.items() for k, v in vars(obj).items() if isinstance(v, torch.Tensor)}
         for o, obj in owners.items():
             if isinstance(obj, torch.nn.Module):
-                seen.update({(o, k): id(v) for k, v in [*obj._parameters.items(), *obj._buffers.items()] if v is not None})
-        return seen, [id(t) for t in runner._learned()]
+                seen.update({(o, k): v for k, v in [*obj._parameters.items(), *obj._buffers.items()] if v is not None})
+        return seen, list(runner._learned())
 
     (before, learned_before), carried = tensors(), {(n, a) for o, a, _ in runner._carried() for n, obj in owners.items() if obj is o}
     runner._body()
     after, learned_after = tensors()
-    assert learned_after == learned_before  # parameters, buffers, optimiser state: updated in place
-    rebound = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    # parameters, buffers, optimiser state: updated in place
+    assert len(learned_after) == len(learned_before) and all(a is b for a, b in zip(learned_after, learned_before))
+    rebound = {key for key in before.keys() | after.keys() if before.get(key) is not after.get(key)}
     assert rebound <= carried and ("env", "_state") in rebound  # (a control: the env's state is replaced every step)
 
 
