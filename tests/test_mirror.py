@@ -1,6 +1,7 @@
 """Mirror-symmetric policies (`mirror_obs_signs`): the Gaussian's odd mean and even σ, the categorical's reversed
 logits, refusals, save/load."""
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -131,7 +132,6 @@ def test_a_mirrored_cartpole_trains_and_survives_save_and_load(tmp_path):
 
 def _mirrored_step_pairs(env_id, signs, states, actions, mirror_action, set_state):
     """(obs', m·obs'', r, r'') for each state s and action a: one step from s with a, one from -s with the mirrored a."""
-    import numpy as np
     env = gym.make(env_id)
     env.reset(seed=0)
     out = []
@@ -156,7 +156,6 @@ def _mirrored_step_pairs(env_id, signs, states, actions, mirror_action, set_stat
 def test_the_mirror_signs_we_give_are_symmetries_of_the_env(env_id, signs, kind):
     """The presets' (and the docstring's) signs: stepping the mirrored state with the mirrored action gives the
     mirrored observation and the same reward, in Gymnasium's own envs (wrong signs fail this)."""
-    import numpy as np
     rng = np.random.default_rng(0)
     dim = {"Acrobot-v1": 4, "Pendulum-v1": 2, "reinforce/CartPoleSwingUp-v0": 4, "CartPole-v1": 4}[env_id]
     states = rng.uniform(-0.5, 0.5, (20, dim))

@@ -142,9 +142,18 @@ class PolicyGradient:
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of raw observations (..., obs_dim), read as the policy reads them (normalised when it normalises).
         Under the policy's mirror (`mirror_obs_signs`) V is made even, the mean of V at s and at its image."""
-        if getattr(self.policy, "obs_mirror", None) is None:  # a policy of the user's own may not have one
-            return self.value_fn(self.policy.normalize(obs))
-        return self.value_fn(self.policy.normalize(self.policy.both_sides(obs))).mean(0)
+        return self._value_of(self._value_inputs(obs))
+
+    def _mirrored(self) -> bool:
+        return getattr(self.policy, "obs_mirror", None) is not None  # a policy of the user's own may not have one
+
+    def _value_inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """What `value_fn` reads for raw `obs`: normalised, stacked with the mirror image (2, ...) under a mirror."""
+        return self.policy.normalize(self.policy.both_sides(obs) if self._mirrored() else obs)
+
+    def _value_of(self, inputs: torch.Tensor) -> torch.Tensor:
+        values = self.value_fn(inputs)
+        return values.mean(0) if self._mirrored() else values
 
     @torch.no_grad()
     def _values(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -281,10 +290,10 @@ class PolicyGradient:
         """`value_iters` full-batch Adam steps of V toward the batch's value targets; returns the last MSE."""
         if batch.value_targets is None:
             batch = self.with_targets(batch)
-        obs_N = batch.obs.flatten(0, 1)
+        inputs_N = self._value_inputs(batch.obs.flatten(0, 1))  # normalised (and mirrored) once for every fit
         targets_N = batch.value_targets.reshape(-1)
         for _ in range(self.options.value_iters):
-            value_loss = (self.value(obs_N) - targets_N).pow(2).mean()
+            value_loss = (self._value_of(inputs_N) - targets_N).pow(2).mean()
             self.value_optimizer.zero_grad(set_to_none=True)
             value_loss.backward()
             self.reducer.average_gradients(self.value_fn.parameters(), "value function")
