@@ -22,6 +22,8 @@ SB3 is never a dependency of `reinforce`: give the Python of an environment that
         --seeds 5 --out docs/time_to_target.json
     python benchmarks/time_to_target.py --algos ours --envs CartPole-v1 --seeds 1     # ours only
     python benchmarks/time_to_target.py --merge classic.json lunar.json --out docs/time_to_target.json
+    python benchmarks/time_to_target.py --sb3-python /tmp/sb3/bin/python --envs Hopper-v5 --seeds 5 \
+        --our-backend envpool --env-alone --out hopper.json     # MuJoCo: the env is the cost
 """
 from __future__ import annotations
 
@@ -98,8 +100,8 @@ class Window:
 
 # ----------------------------------------------------------------------------------- the children
 def run_ours(env_id: str, seed: int, wall_cap: float, max_epochs: int | None, **changes) -> dict:
-    """Our preset for `env_id` (with `changes` to its Config) until the target, its epochs or `wall_cap`
-    training seconds."""
+    """Our preset for `env_id` (with `changes` to its Config, e.g. `backend`) until the target, its epochs or
+    `wall_cap` training seconds."""
     import dataclasses
 
     from reinforce import presets
@@ -129,7 +131,7 @@ def run_ours(env_id: str, seed: int, wall_cap: float, max_epochs: int | None, **
         agent.learn(cfg.epochs, callback=UntilTarget())
     finally:
         env.close()
-    return {"reached": bool(hit), **hit, "build_s": build_s, "preset": preset,
+    return {"reached": bool(hit), **hit, "build_s": build_s, "preset": preset, "backend": cfg.backend,
             "last_env_steps": int(agent.env_steps), "last_train_s": agent.wall_s}
 
 
@@ -184,9 +186,50 @@ def run_sb3(algo: str, env_id: str, seed: int, wall_cap: float, max_steps: int |
             "last_train_s": time.perf_counter() - cb.t0}
 
 
+def env_alone(env_id: str, num_envs: int, seconds: float = 3.0, seed: int = 0) -> dict:
+    """Env steps/s of `env_id` stepped alone with random actions (64 batches drawn beforehand, taken in turn),
+    `num_envs` at a time: Gymnasium's sync vector env (one thread), and EnvPool with its default worker
+    threads and with one, where it is installed. The rate a trainer on that backend would reach if its policy
+    and update cost nothing."""
+    import gymnasium as gym
+    import numpy as np
+
+    def rate(env, draw) -> float:
+        actions = [draw() for _ in range(64)]
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            env.step(actions[(n // num_envs) % 64])
+            n += num_envs
+        return n / (time.perf_counter() - start)
+
+    result: dict = {"num_envs": num_envs}
+    sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+    sync.reset(seed=seed)
+    sync.action_space.seed(seed)
+    result["gymnasium_sync"] = rate(sync, sync.action_space.sample)
+    sync.close()
+    try:
+        import envpool
+    except ImportError:
+        return result
+    for key, threads in (("envpool", 0), ("envpool_1_thread", 1)):  # 0: EnvPool's default, one per core
+        pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, num_threads=threads)
+        pool.reset()
+        space = pool.action_space  # one env's: EnvPool takes int32 for Discrete, float32 for Box
+        space.seed(seed)
+        dtype = np.int32 if isinstance(space, gym.spaces.Discrete) else np.float32
+        result[key] = rate(pool, lambda: np.stack([space.sample() for _ in range(num_envs)]).astype(dtype))
+        pool.close()
+    return result
+
+
 def child(args) -> None:
     if args.child == "ours":
-        result = run_ours(args.env_id, args.seed, args.cap_s, args.max_epochs)
+        changes = {} if args.backend is None else {"backend": args.backend}
+        result = run_ours(args.env_id, args.seed, args.cap_s, args.max_epochs, **changes)
+    elif args.child == "env":
+        from reinforce import presets
+        result = env_alone(args.env_id, presets.preset(ENVS[args.env_id][2]).num_envs)
     else:
         result = run_sb3(args.child, args.env_id, args.seed, args.cap_s, args.max_steps)
     print(json.dumps(result), flush=True)
@@ -194,6 +237,7 @@ def child(args) -> None:
 
 # ------------------------------------------------------------------------------------- the parent
 def one_run(python: str, algo: str, env_id: str, seed: int, cap_s: float, small: dict) -> dict:
+    """`algo`'s run of `env_id` in a fresh process (`small`: extra flags, None values left out)."""
     cmd = [python, os.path.abspath(__file__), "--child", algo, "--env-id", env_id, "--seed", str(seed), "--cap-s", str(cap_s)]
     for flag, value in small.items():
         if value is not None:
@@ -205,7 +249,7 @@ def one_run(python: str, algo: str, env_id: str, seed: int, cap_s: float, small:
     if out.returncode != 0:
         return {"seed": seed, "reached": False, "error": out.stderr.strip().splitlines()[-1:] or ["exit %d" % out.returncode]}
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    if result["reached"]:
+    if result.get("reached"):
         result["process_s"] = process_s
     return {"seed": seed, **result}
 
@@ -218,11 +262,14 @@ def median_with_misses(runs: list[dict], key: str) -> float | None:
 
 
 def summarize(runs: list[dict]) -> dict:
+    rates = [r["env_steps"] / r["train_s"] for r in runs if r.get("reached") and r.get("train_s")]
     return {
         "reached": f"{sum(bool(r.get('reached')) for r in runs)}/{len(runs)}",
         "median_process_s": median_with_misses(runs, "process_s"),
         "median_train_s": median_with_misses(runs, "train_s"),
         "median_env_steps": median_with_misses(runs, "env_steps"),
+        # whole-training rate of the runs that reached the target (env steps over training seconds)
+        "median_steps_per_s": statistics.median(rates) if rates else None,
         "runs": runs,
     }
 
@@ -258,6 +305,24 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def env_alone_table(result: dict) -> str:
+    """Where the env is the cost: our whole-training steps/s (median over the runs that reached the target)
+    beside the env stepped alone, and its share of EnvPool's rate."""
+    lines = ["| env | our backend | ours: whole training steps/s | EnvPool alone | EnvPool alone, 1 thread "
+             "| Gymnasium sync alone | ours ÷ EnvPool | ours ÷ EnvPool, 1 thread |", "|" + " --- |" * 8]
+    fmt = lambda v: "—" if v is None else f"{v:,.0f}"  # noqa: E731
+    for env_id, row in result["envs"].items():
+        alone, ours = row.get("env_alone"), row.get("ours")
+        if not alone or not ours:
+            continue
+        mine = ours.get("median_steps_per_s")
+        pool, pool1 = alone.get("envpool"), alone.get("envpool_1_thread")
+        share = lambda ref: "—" if mine is None or ref is None else f"{mine / ref:.2f}"  # noqa: E731
+        lines.append(f"| {env_id} | {row.get('our_backend', 'preset')} | {fmt(mine)} | {fmt(pool)} | {fmt(pool1)} "
+                     f"| {fmt(alone.get('gymnasium_sync'))} | {share(pool)} | {share(pool1)} |")
+    return "\n".join(lines)
+
+
 def merge(paths: list[str]) -> dict:
     """One result from several runs' JSON (e.g. the classic envs and LunarLander run apart, or one env's
     seeds split over two runs): the runs of an env and algorithm pooled and summarised again, each env
@@ -274,7 +339,11 @@ def merge(paths: list[str]) -> dict:
                     earlier = merged[algo]["runs"] if algo in merged else []
                     merged[algo] = summarize(earlier + row[algo]["runs"])
             result["loadavg"].setdefault(env_id, []).append(part["loadavg"])
+            if "env_alone" in row:  # the latest part's measurement of the env alone
+                merged["env_alone"] = row["env_alone"]
     result["table"] = table(result)
+    if any("env_alone" in row for row in result["envs"].values()):
+        result["env_alone_table"] = env_alone_table(result)
     return result
 
 
@@ -290,7 +359,13 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None, help="cap SB3's env steps (smoke tests)")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine earlier runs' JSON into one (no training)")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--child", choices=ALGOS, help=argparse.SUPPRESS)
+    ap.add_argument("--our-backend", default=None, choices=("native", "sync", "async", "envpool"),
+                    help="run our presets on this vector-env backend (default: each preset's own)")
+    ap.add_argument("--env-alone", action="store_true",
+                    help="also time each env stepped alone (EnvPool and Gymnasium sync, random actions, the preset's "
+                         "num_envs) after its runs, beside our whole-training steps/s")
+    ap.add_argument("--child", choices=(*ALGOS, "env"), help=argparse.SUPPRESS)
+    ap.add_argument("--backend", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--env-id", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -306,23 +381,31 @@ def main() -> None:
         if name not in ALGOS:
             ap.error(f"unknown algorithm {name!r}; choose from {', '.join(ALGOS)}")
     runs: dict[tuple[str, str], list[dict]] = {(e, a): [] for e in envs for a in algos}
+    alone: dict[str, dict] = {}
     for env_id in envs:
         cap = args.cap_s if args.cap_s is not None else ENVS[env_id][1]
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for algo in algos:  # taking turns: load drifts over all algorithms alike
                 python = sys.executable if algo == "ours" else args.sb3_python
-                small = {"--max-epochs": args.max_epochs} if algo == "ours" else {"--max-steps": args.max_steps}
+                small = ({"--max-epochs": args.max_epochs, "--backend": args.our_backend} if algo == "ours"
+                         else {"--max-steps": args.max_steps})
                 run = one_run(python, algo, env_id, seed, cap, small)
                 print(json.dumps({"env": env_id, "algo": algo, **run}), file=sys.stderr, flush=True)
                 runs[(env_id, algo)].append(run)
+        if args.env_alone:
+            alone[env_id] = one_run(sys.executable, "env", env_id, 0, cap, {})
     result = {
         "criterion": f"mean return of the last {WINDOW} finished training episodes >= the target",
         "threads": 1,
         "loadavg": os.getloadavg(),
         "envs": {e: {"target": ENVS[e][0], "cap_s": args.cap_s or ENVS[e][1], "our_preset": ENVS[e][2],
-                     **{a: summarize(runs[(e, a)]) for a in algos}} for e in envs},
+                     "our_backend": args.our_backend or "preset",
+                     **{a: summarize(runs[(e, a)]) for a in algos},
+                     **({"env_alone": alone[e]} if e in alone else {})} for e in envs},
     }
     result["table"] = table(result)
+    if alone:
+        result["env_alone_table"] = env_alone_table(result)
     emit_json(result, args.out)
 
 

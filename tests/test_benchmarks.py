@@ -60,19 +60,30 @@ def test_step_parts_benchmark_times_each_part():
 def test_time_to_target_times_a_run_to_cartpole_target(tmp_path):
     out = tmp_path / "ttt.json"
     result = run_script("time_to_target.py", "--algos", "ours", "--envs", "CartPole-v1", "--seeds", "1",
-                        "--max-epochs", "400", "--cap-s", "20", "--out", str(out))
+                        "--max-epochs", "400", "--cap-s", "20", "--env-alone", "--out", str(out))
     assert json.loads(out.read_text()) == result
-    cartpole = result["envs"]["CartPole-v1"]["ours"]
+    row = result["envs"]["CartPole-v1"]
+    cartpole = row["ours"]
     run = cartpole["runs"][0]
     assert run["reached"] and cartpole["reached"] == "1/1" and run["preset"] == "cartpole-fast"
+    assert run["backend"] == "auto" and row["our_backend"] == "preset"
     assert run["process_s"] > run["train_s"] > 0 and cartpole["median_train_s"] == run["train_s"]
     assert run["env_steps"] % (384 * 32) == 0  # whole epochs of the preset's rollouts
     assert "| CartPole-v1 | 475 |" in result["table"]
+    # the env stepped alone (Gymnasium's sync vector env at least), beside our whole-training rate
+    alone = row["env_alone"]
+    assert alone["num_envs"] == 384 and alone["gymnasium_sync"] > 0
+    assert cartpole["median_steps_per_s"] == run["env_steps"] / run["train_s"]
+    line = result["env_alone_table"].splitlines()[2]
+    assert line.startswith(f"| CartPole-v1 | preset | {run['env_steps'] / run['train_s']:,.0f} |")
+    assert f"| {alone['gymnasium_sync']:,.0f} |" in line
 
 
 def test_time_to_target_reports_a_capped_run_as_missed():
-    result = run_script("time_to_target.py", "--algos", "ours", "--envs", "Acrobot-v1", "--seeds", "1", "--max-epochs", "2")
+    result = run_script("time_to_target.py", "--algos", "ours", "--envs", "Acrobot-v1", "--seeds", "1", "--max-epochs", "2",
+                        "--our-backend", "sync")
     acrobot = result["envs"]["Acrobot-v1"]["ours"]
+    assert acrobot["runs"][0]["backend"] == "sync" and result["envs"]["Acrobot-v1"]["our_backend"] == "sync"
     assert acrobot["reached"] == "0/1" and acrobot["median_process_s"] is None
     assert acrobot["runs"][0]["last_env_steps"] == 2 * 64 * 16  # stopped by the cap, not by an error
     assert "missed (0/1)" in result["table"]
@@ -124,3 +135,21 @@ def test_time_to_target_merge_puts_runs_made_apart_in_one_table(tmp_path):
     rows = merged["table"].splitlines()[2:]
     assert rows[0].startswith("| CartPole-v1 | 475 |") and rows[0].endswith(f"| {7.5 / 1.7:.1f}× | {6.0 / 0.2:.1f}× |")
     assert rows[1].endswith(f"| {501.5 / 31.5:.1f}× | {500 / 30:.1f}× |")
+
+
+def test_time_to_target_sets_our_rate_beside_the_env_alone():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from time_to_target import env_alone_table, summarize
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    runs = [{"reached": True, "process_s": 42.0, "train_s": 40.0, "env_steps": 400_000},  # 10k steps/s
+            {"reached": True, "process_s": 52.0, "train_s": 50.0, "env_steps": 600_000},  # 12k
+            {"reached": False, "last_train_s": 200.0}]  # a miss has no rate
+    ours = summarize(runs)
+    assert ours["median_steps_per_s"] == 11_000.0
+    result = {"envs": {"Hopper-v5": {"our_backend": "envpool", "ours": ours, "env_alone": {
+        "num_envs": 16, "gymnasium_sync": 12_000.0, "envpool": 22_000.0, "envpool_1_thread": 20_000.0}},
+        "CartPole-v1": {"ours": ours}}}  # no env-alone measurement: no row
+    rows = env_alone_table(result).splitlines()[2:]
+    assert rows == ["| Hopper-v5 | envpool | 11,000 | 22,000 | 20,000 | 12,000 | 0.50 | 0.55 |"]
