@@ -46,8 +46,8 @@ ENVS: dict[str, tuple[float, float, str]] = {
     "Acrobot-v1": (-100.0, 300.0, "acrobot-fast"),
     "Pendulum-v1": (-200.0, 300.0, "pendulum-fast"),
     "LunarLander-v3": (200.0, 900.0, "lunarlander"),
-    "HalfCheetah-v5": (1500.0, 1200.0, "halfcheetah-gae"),
-    "Hopper-v5": (1000.0, 1200.0, "hopper-gae"),
+    "HalfCheetah-v5": (1500.0, 900.0, "halfcheetah-fast"),
+    "Hopper-v5": (1000.0, 600.0, "hopper-fast"),
 }
 ALGOS = ("ours", "a2c", "ppo")
 
