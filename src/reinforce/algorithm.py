@@ -29,6 +29,7 @@ import torch
 from reinforce import autoregressive as ar
 from reinforce.config import ReinforceOptions
 from reinforce.envs.vector import VecEnv
+from reinforce.hotpath import HotPath
 from reinforce.metrics import Metrics, to_numbers
 from reinforce.policies import Policy
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
@@ -101,6 +102,7 @@ class PolicyGradient:
             reset_each_epoch=opts.reset_each_epoch,
             keep_final_obs=self.value_fn is not None,
         )
+        self.compile_hot_path(False)
         n_params = sum(p.numel() for m in self.modules() for p in m.parameters())
         fingerprint = torch.tensor([opts.steps_per_rollout, env.num_envs, n_params])
         reducer.broadcast_modules(self.modules(), fingerprint)
@@ -118,6 +120,13 @@ class PolicyGradient:
             raise ValueError("share_encoder=true needs policy layers to share: an image encoder or hidden layers "
                              "(hidden_sizes); this policy is linear: set share_encoder=false or give it hidden_sizes")
         return torso
+
+    def compile_hot_path(self, compiled: bool = True) -> None:
+        """Run the rollout's sample, the loss's log-probabilities and the value fit through `torch.compile`
+        (reinforce.hotpath; seconds of compilation on the first epoch), or eagerly again with False."""
+        self.hot = HotPath(self.policy, self._value_of if self.value_fn is not None else None,
+                           entropy_grad=self.options.entropy_coef != 0, compiled=compiled)
+        self.collector.sample = self.hot.sample
 
     def modules(self) -> list[torch.nn.Module]:
         """The learned modules: the policy (with its normaliser) and the value function, if any."""
@@ -218,8 +227,12 @@ class PolicyGradient:
                                batch.prev_fresh)
         elif batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
             dist = self.policy.pi(obs_N, noise=batch.noise.reshape(n, -1))
-        elif batch.action_mask is None:
-            dist = self.policy.pi(obs_N)  # one batched forward for the whole rollout
+        elif batch.action_mask is None:  # one batched forward for the whole rollout (compiled with Config.compile)
+            logp_N, entropy_N = self.hot.logp_entropy(obs_N, actions_N)
+            policy_loss, entropy = -(logp_N * weights_N).mean(), entropy_N.mean()
+            if self.options.entropy_coef == 0:
+                return policy_loss, entropy
+            return policy_loss - self.options.entropy_coef * entropy, entropy
         else:  # the actions allowed at each s_t, (N, n)
             dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))
         logp_N = dist.log_prob(actions_N)
@@ -293,7 +306,7 @@ class PolicyGradient:
         inputs_N = self._value_inputs(batch.obs.flatten(0, 1))  # normalised (and mirrored) once for every fit
         targets_N = batch.value_targets.reshape(-1)
         for _ in range(self.options.value_iters):
-            value_loss = (self._value_of(inputs_N) - targets_N).pow(2).mean()
+            value_loss = self.hot.value_mse(inputs_N, targets_N)
             self.value_optimizer.zero_grad(set_to_none=True)
             value_loss.backward()
             self.reducer.average_gradients(self.value_fn.parameters(), "value function")

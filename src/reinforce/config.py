@@ -172,6 +172,10 @@ class Config(ReinforceOptions):
     cuda_graph: str = "auto"
     """Each epoch (rollout and update) captured once as a CUDA graph and replayed (reinforce.run.graphed): auto (on
     CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
+    compile: bool = False
+    """torch.compile the rollout's policy sample, the loss's log-probabilities and the value fit (reinforce.hotpath):
+    their element-wise work fused around the matrix products; seconds of compilation first. Equal to eager to float
+    rounding. Masks, correlated noise and autoregressive exploration stay eager."""
 
     def __post_init__(self) -> None:
         _lists_as_tuples(self)
@@ -279,7 +283,7 @@ def validate_config(c: Config) -> None:
             raise ValueError(f"num_threads must be a count >= 1, auto or none, got {c.num_threads!r}")
     elif c.num_threads is not None:
         require_int("num_threads", c.num_threads, 1)
-    for name in ("squash", "normalize_observations"):
+    for name in ("squash", "normalize_observations", "compile"):
         if not isinstance(getattr(c, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(c, name)!r}")
 

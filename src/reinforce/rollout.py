@@ -109,6 +109,8 @@ class RolloutCollector:
         keep_final_obs: bool = False,
     ):
         self.env, self.policy, self.steps = env, policy, int(steps)
+        # a ~ π(·|s) of an (E, ...) batch without masks or noise: the policy's own, or a compiled one (reinforce.hotpath)
+        self.sample = policy.sample
         self.reset_each_epoch = reset_each_epoch
         self.keep_final_obs = keep_final_obs
         self.device = torch.device(env.device)
@@ -221,7 +223,7 @@ class RolloutCollector:
                     torch.mul(self.noise_E, self.noise_gain, out=noise_TE[t])
                     action_E = self.policy.pi(obs_E, noise=noise_TE[t]).sample()
                 elif mask_E is None:  # no masks: the policy's plain sample, nothing else to do
-                    action_E = self.policy.sample(obs_E)
+                    action_E = self.sample(obs_E)
                 else:
                     if mask_TE is None:  # a normal tensor like the other buffers: the loss reads it
                         with torch.inference_mode(False):

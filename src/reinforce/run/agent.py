@@ -50,6 +50,8 @@ class Reinforce(PolicyGradient):
         self.num_threads_chosen: int | None = None  # num_threads="auto": the count its timing chose (run/threads.py)
         self.cuda_graph = "auto" if config is None else config.cuda_graph  # auto / on / off (run/graphed.py)
         self.graphed: GraphedEpoch | None = None  # made by the first learn() that graphs its epochs
+        if config is not None and config.compile:
+            self.compile_hot_path()
 
     def learn(
         self,

@@ -1,0 +1,56 @@
+"""`HotPath`: the per-row arithmetic of an epoch, eager or through `torch.compile` (`Config.compile`).
+
+Three functions carry nearly all of an epoch's floating-point work on vector observations: the rollout's
+sample a ~ π(·|s) (E rows a step), the loss's log π(a|s) and entropy (T·E rows), and the value fit's
+squared error (T·E rows, `value_iters` times). Eagerly each layer of the MLP, its activation, the
+normaliser and the distribution's formulas are separate kernels, each reading and writing all rows;
+compiled, the element-wise parts fuse around the matrix products (on CPU: one C++ loop instead of
+several passes over memory). The cost is seconds of compilation on the first epoch, paid again for each
+new shape (a different E or T).
+
+The compiled functions draw their random numbers from torch's generator as the eager ones do
+(`fallback_random`), so a seed gives the same samples; fused arithmetic may round differently in the last
+bit, so compiled and eager runs agree to float rounding rather than bit for bit. Batches with action masks,
+correlated noise or autoregressive exploration keep the eager path.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from reinforce.policies import Policy
+
+
+class HotPath:
+    """`sample(obs_E)`, `logp_entropy(obs_N, actions_N)` and `value_mse(inputs_N, targets_N)` for `policy`
+    (and `value_of`, the agent's V of prepared inputs), compiled when `compiled`."""
+
+    def __init__(self, policy: Policy, value_of: Callable[[torch.Tensor], torch.Tensor] | None,
+                 entropy_grad: bool, compiled: bool = False):
+        self.policy, self.value_of, self.entropy_grad, self.compiled = policy, value_of, entropy_grad, compiled
+        wrap = _compile if compiled else (lambda f: f)
+        self.sample = wrap(self._sample)
+        self.logp_entropy = wrap(self._logp_entropy)
+        self.value_mse = wrap(self._value_mse)
+
+    def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
+        return self.policy.sample(obs_E)
+
+    def _logp_entropy(self, obs_N: torch.Tensor, actions_N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log π(a|s) (N,) and the entropy (N,), the latter detached when only reported (entropy_coef 0)."""
+        dist = self.policy.pi(obs_N)
+        logp_N = dist.log_prob(actions_N)
+        if self.entropy_grad:
+            return logp_N, dist.entropy()
+        with torch.no_grad():  # only reported: no graph, no backward through it
+            return logp_N, dist.entropy()
+
+    def _value_mse(self, inputs_N: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
+        return (self.value_of(inputs_N) - targets_N).pow(2).mean()
+
+
+def _compile(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # fallback_random: random draws through torch's own generator, so a seed samples as in eager mode
+    return torch.compile(fn, dynamic=False, options={"fallback_random": True})

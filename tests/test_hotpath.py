@@ -1,0 +1,74 @@
+"""`Config.compile`: the rollout's sample, the loss's log-probabilities and the value fit through torch.compile
+give the eager path's numbers to float rounding, from the same seed (reinforce.hotpath)."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from reinforce.config import Config
+from reinforce.hotpath import HotPath
+from reinforce.run.build import build
+
+SMALL = dict(num_envs=16, steps_per_rollout=8, seed=3, backend="native")
+CASES = {
+    # the closed-form two-action categorical, no value function
+    "cartpole-linear": Config(env_id="CartPole-v1", hidden_sizes=(), lr=0.05, **SMALL),
+    # a Gaussian MLP with observation normalisation, GAE and its value fits, an entropy bonus (its gradient)
+    "pendulum-gae": Config(env_id="Pendulum-v1", hidden_sizes=(16, 16), baseline="gae", value_hidden_sizes=(16, 16),
+                           value_iters=3, normalize_observations=True, normalize_advantages=True, entropy_coef=0.01,
+                           reset_each_epoch=False, **SMALL),
+}
+
+
+def trained(cfg: Config, epochs: int):
+    _, _, agent = build(cfg)
+    first = agent.collect()
+    history = [agent.update(first)] + agent.learn(epochs - 1)
+    return agent, first, history
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_compiled_epochs_match_eager_ones(case):
+    eager, eager_batch, eager_history = trained(CASES[case], 3)
+    compiled, compiled_batch, compiled_history = trained(dataclasses.replace(CASES[case], compile=True), 3)
+    assert compiled.hot.compiled and not eager.hot.compiled
+    # the first rollout samples from the same generator: the same actions, the same states
+    if eager_batch.actions.dtype == torch.long:
+        assert torch.equal(compiled_batch.actions, eager_batch.actions)
+    else:
+        torch.testing.assert_close(compiled_batch.actions, eager_batch.actions, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled_batch.obs, eager_batch.obs, rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(compiled_history, eager_history):  # loss, entropy, value loss of every epoch
+        for key in ("train/loss", "train/entropy", "train/value_loss"):
+            if key in theirs:
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
+    for module in ("policy", "value_fn"):
+        if getattr(eager, module) is None:
+            continue
+        for a, b in zip(getattr(compiled, module).parameters(), getattr(eager, module).parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_eager_hot_path_is_the_plain_formula():
+    _, _, agent = build(CASES["pendulum-gae"])
+    batch = agent.with_targets(agent.collect())
+    obs_N, actions_N = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
+    dist = agent.policy.pi(obs_N)
+    expected = -(dist.log_prob(actions_N) * batch.weights.reshape(-1)).mean() - 0.01 * dist.entropy().mean()
+    assert torch.equal(agent.loss(batch), expected)
+    assert agent.collector.sample == agent.hot.sample and not agent.hot.compiled
+
+
+def test_compile_can_be_switched_off_again():
+    _, _, agent = build(dataclasses.replace(CASES["cartpole-linear"], compile=True))
+    assert agent.hot.compiled
+    agent.compile_hot_path(False)
+    assert not agent.hot.compiled and agent.collector.sample == agent.hot.sample
+    assert agent.hot.sample.__func__ is HotPath._sample  # the plain method, no compiled wrapper around it
+    assert math.isfinite(agent.learn(1)[0]["train/loss"])
+
+
+def test_compile_must_be_a_bool():
+    with pytest.raises(ValueError, match="compile must be true or false"):
+        Config(compile="yes")
