@@ -153,3 +153,14 @@ def test_time_to_target_sets_our_rate_beside_the_env_alone():
         "CartPole-v1": {"ours": ours}}}  # no env-alone measurement: no row
     rows = env_alone_table(result).splitlines()[2:]
     assert rows == ["| Hopper-v5 | envpool | 11,000 | 22,000 | 20,000 | 12,000 | 0.50 | 0.55 |"]
+
+
+def test_compiled_benchmark_runs_both_modes_side_by_side(tmp_path):
+    out = tmp_path / "compiled.json"
+    result = run_script("compiled.py", "--quick", "--out", str(out))
+    assert json.loads(out.read_text()) == result
+    assert [(r["case"], r["num_envs"]) for r in result["rows"]] == [("cartpole", 64), ("swingup", 64)]
+    for row in result["rows"]:
+        assert len(row["compiled"]["epochs_steps_per_s"]) == 3 and row["compiled"]["steps_per_epoch"] == 64 * 8
+        assert row["compiled_over_eager"] == row["compiled"]["steps_per_s"] / row["eager"]["steps_per_s"]
+    assert result["table"].splitlines()[2].startswith("| cartpole | 64 |")
