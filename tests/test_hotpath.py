@@ -72,3 +72,30 @@ def test_compile_can_be_switched_off_again():
 def test_compile_must_be_a_bool():
     with pytest.raises(ValueError, match="compile must be true or false"):
         Config(compile="yes")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_compiled_function_is_one_graph(case):
+    """No graph break (a break runs part of the function eagerly, or all of it), and one graph per function
+    over several epochs: the rollout's first obs (from reset) is an inference tensor like every later one."""
+    from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    _, _, agent = build(dataclasses.replace(CASES[case], compile=True))
+    agent.learn(3)
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    functions = {"sample": agent.hot.sample, "logp_entropy": agent.hot.logp_entropy}
+    if agent.value_fn is not None:
+        functions["value_mse"] = agent.hot.value_mse
+    for name, fn in functions.items():
+        code = fn._torchdynamo_orig_callable.__func__.__code__
+        assert len(_debug_get_cache_entry_list(code)) == 1, name
+
+
+def test_every_agent_compiles_into_a_cache_of_its_own():
+    # Dynamo keeps graphs per code object, at most 8: agents of one process must not share (and exhaust) one
+    _, _, first = build(dataclasses.replace(CASES["cartpole-linear"], compile=True))
+    _, _, second = build(dataclasses.replace(CASES["cartpole-linear"], compile=True, num_envs=8))
+    code = lambda agent: agent.hot.sample._torchdynamo_orig_callable.__func__.__code__  # noqa: E731
+    assert code(first) is not code(second) and code(first).co_name == code(second).co_name == "_sample"

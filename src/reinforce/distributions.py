@@ -112,6 +112,9 @@ class CategoricalDist(_Fresh):
         """
         if self._raw.shape[-1] != 2 or self._mask is not None:
             return None
+        if torch.compiler.is_compiling():  # traced (reinforce.hotpath): the compiler shares the subtraction itself
+            l0, l1 = self._raw.unbind(-1)
+            return l1 - l0
         mode = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())  # a z made under no_grad has no graph
         if self._z_cache is None or self._z_mode != mode:
             l0, l1 = self._raw.unbind(-1)

@@ -15,6 +15,7 @@ correlated noise or autoregressive exploration keep the eager path.
 """
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,11 @@ class HotPath:
         return (self.value_of(inputs_N) - targets_N).pow(2).mean()
 
 
-def _compile(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _compile(method: Any) -> Callable[..., Any]:
+    """`method` (bound) through torch.compile, with a cache of its own. Dynamo keeps its compiled graphs per
+    code object, up to `recompile_limit` (8) of them, and then runs eagerly: every agent of a process (a sweep,
+    a test session) with its own shapes would share the one `_sample`. A copy of the code is a new cache."""
+    fn = method.__func__
+    own = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     # fallback_random: random draws through torch's own generator, so a seed samples as in eager mode
-    return torch.compile(fn, dynamic=False, options={"fallback_random": True})
+    return torch.compile(types.MethodType(own, method.__self__), dynamic=False, options={"fallback_random": True})

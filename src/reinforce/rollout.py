@@ -213,6 +213,8 @@ class RolloutCollector:
         # Buffers above are normal tensors (autograd may read them later); the loop itself runs in
         # inference mode, which skips version counting on every temporary.
         with torch.inference_mode():
+            if not obs_E.is_inference():  # fresh from reset: as an inference tensor like every later obs, so a
+                obs_E = obs_E.clone()  # compiled sample (reinforce.hotpath) keeps one graph, not one per kind
             for t in range(T):
                 if autoregressive:  # u_t = μ(s_t) + ρ·(u_{t-1} − μ(s_{t-1})) + fresh noise, within an episode
                     mean_E, log_std_E = self.policy.mean_and_log_std(obs_E)
