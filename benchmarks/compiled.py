@@ -2,8 +2,9 @@
 
 For each case and E, eager and compiled take turns in one process (the machine is shared and noisy), each a
 fresh `build(Config(...))` + `agent.learn(...)`: the rate is the median `time/steps_per_s` of the epochs after
-the first two (the compiled run compiles in its first epoch and again in its second, for the rollout's
-inference tensors); "first epochs s" is what those two took, compilation included. Cases: CartPole-v1 with the
+the first two (the compiled run compiles its functions in the first); "first epochs s" is what those two took,
+compilation included, from an empty inductor cache unless `--warm-cache` (as on a new machine; later runs of
+the same shapes load their kernels from the cache). Cases: CartPole-v1 with the
 linear policy and the swing-up with the 64-64 ReLU Gaussian MLP (throughput.py's configurations), and
 `swingup-gae` (64-64 tanh policy and value, GAE, 10 value fits) with its steps per rollout scaled to E.
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
 from reinforce.run.build import build  # noqa: E402
 
-WARMUP = 2  # epochs left out of the rate: the compiled run's two compilations fall in them
+WARMUP = 2  # epochs left out of the rate: the compiled run's compilation falls in the first
 CASES = ("cartpole", "swingup", "swingup-gae")
 
 
@@ -60,8 +63,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5, help="measured epochs per run (after the first two)")
     ap.add_argument("--size", type=int, default=500_000, help="transitions per epoch (T = size / E)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--warm-cache", action="store_true",
+                    help="keep inductor's on-disk cache of earlier runs (default: a fresh one, so the first epochs "
+                         "pay the whole compilation, as on a new machine)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if not args.warm_cache:  # read when the first compile looks for its cache, not at import
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="reinforce-inductor-")
     if args.quick:
         args.cases, args.num_envs, args.epochs, args.size = ["cartpole", "swingup"], [64], 3, 64 * 8
     torch.set_num_threads(args.threads)
@@ -78,7 +86,8 @@ def main() -> None:
         e, c = r["eager"], r["compiled"]
         table.append(f"| {r['case']} | {r['num_envs']} | {e['steps_per_s']:,.0f} | {c['steps_per_s']:,.0f} "
                      f"| {r['compiled_over_eager']:.2f}× | {e['first_epochs_s']:.1f} | {c['first_epochs_s']:.1f} |")
-    emit_json({"threads": args.threads, "torch": torch.__version__, "rows": rows, "table": "\n".join(table)}, args.out)
+    emit_json({"threads": args.threads, "torch": torch.__version__, "cold_cache": not args.warm_cache, "rows": rows,
+               "table": "\n".join(table)}, args.out)
 
 
 if __name__ == "__main__":
