@@ -9,6 +9,7 @@ For `cuda_graph` off and on, in the same process, turn by turn:
 On a GPU the graphed epoch is one replay of a captured CUDA graph; on CPU nothing is captured (the smoke test).
 
     python benchmarks/graphed.py --device cuda --out docs/graphed_gpu.json   # the issue-16 GPU figures (~5 min on an H100)
+    python benchmarks/graphed.py --device cuda --compile --out docs/graphed_gpu_compiled.json  # + torch.compile
     python benchmarks/graphed.py --quick                                     # CPU smoke, seconds
 """
 from __future__ import annotations
@@ -33,11 +34,12 @@ MODES = ("off", "on")
 SKIP = 3  # epochs left out of the rate: 2 eager warm-up epochs and the capture's
 
 
-def time_to_solve(device: str, seeds: list[int]) -> list[dict]:
+def time_to_solve(device: str, seeds: list[int], compile_: bool = False) -> list[dict]:
     runs = []
     for seed in seeds:
         for mode in MODES:  # turn by turn: the two modes see the same machine
-            runs.append({"mode": mode, "seed": seed, **solve(fast_config(device=device, cuda_graph=mode, seed=seed))})
+            cfg = fast_config(device=device, cuda_graph=mode, seed=seed, compile=compile_)
+            runs.append({"mode": mode, "seed": seed, **solve(cfg)})
     return runs
 
 
@@ -47,7 +49,7 @@ def rate(cfg: Config, epochs: int) -> dict:
             "capture_s": None if agent.graphed is None else agent.graphed.capture_s}
 
 
-def throughput(device: str, grid: dict[str, list[int]], epochs: int) -> list[dict]:
+def throughput(device: str, grid: dict[str, list[int]], epochs: int, compile_: bool = False) -> list[dict]:
     bases = {
         "cartpole": Config(**ENVS["cartpole"], steps_per_rollout=64, num_threads=None),
         "swingup": dataclasses.replace(presets.preset("swingup-gae"), steps_per_rollout=256, num_threads=None),
@@ -56,7 +58,8 @@ def throughput(device: str, grid: dict[str, list[int]], epochs: int) -> list[dic
     for name, sizes in grid.items():
         for num_envs in sizes:
             for mode in MODES:
-                cfg = dataclasses.replace(bases[name], num_envs=num_envs, device=device, cuda_graph=mode, seed=0)
+                cfg = dataclasses.replace(bases[name], num_envs=num_envs, device=device, cuda_graph=mode, seed=0,
+                                          compile=compile_)
                 rows.append({"env": name, "num_envs": num_envs, "mode": mode, **rate(cfg, epochs)})
     return rows
 
@@ -85,16 +88,18 @@ def main() -> None:
     ap.add_argument("--swingup-envs", type=int, nargs="*", default=[4096, 16384, 65536])
     ap.add_argument("--epochs", type=int, default=10, help="measured epochs per throughput cell")
     ap.add_argument("--quick", action="store_true", help="2 seeds, tiny grids: a smoke test (CPU: seconds)")
+    ap.add_argument("--compile", action="store_true",
+                    help="Config.compile in both modes: compiled kernels, captured (on) or launched one by one (off)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.device == "cpu":
         torch.set_num_threads(1)
     seeds = list(range(2 if args.quick else args.seeds))
     grid = {"cartpole": [256] if args.quick else args.cartpole_envs, "swingup": [64] if args.quick else args.swingup_envs}
-    solves = time_to_solve(args.device, seeds)
-    rows = throughput(args.device, grid, 2 if args.quick else args.epochs)
+    solves = time_to_solve(args.device, seeds, args.compile)
+    rows = throughput(args.device, grid, 2 if args.quick else args.epochs, args.compile)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    emit_json({"device": args.device, "device_name": device_name, "torch": torch.__version__,
+    emit_json({"device": args.device, "device_name": device_name, "torch": torch.__version__, "compile": args.compile,
                "summary": summary(solves, rows), "solve": solves, "throughput": rows}, args.out)
 
 
