@@ -167,3 +167,18 @@ def test_the_captured_epoch_matches_eager_on_cuda():
     assert graphed.graphed._graph is not None and graphed.graphed.capture_s > 0  # captured after 2 warm-up epochs
     for key, value in eager.policy.state_dict().items():  # capturable Adam computes its step size on the device
         torch.testing.assert_close(graphed.policy.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["cartpole-fast", "acrobot-fast"])
+def test_graphed_epochs_with_compiled_kernels_give_the_compiled_eager_numbers(preset):
+    """`compile` and the graph-ready body together (LeanRL's pair; on CPU nothing is captured): the same
+    compiled kernels on the same inputs as the eager epochs, so the same numbers."""
+    eager = agent_for(preset, "off", compile=True)
+    eager.env.select_resets = True
+    eager_metrics = eager.learn(epochs=3)
+    graphed = agent_for(preset, "on", compile=True)
+    graphed_metrics = graphed.learn(epochs=3)
+    assert graphed.graphed is not None and graphed.hot.compiled and eager.hot.compiled
+    for key, value in eager.policy.state_dict().items():
+        assert torch.equal(value, graphed.policy.state_dict()[key]), key
+    assert [m["train/loss"] for m in graphed_metrics] == [m["train/loss"] for m in eager_metrics]
