@@ -173,9 +173,9 @@ class Config(ReinforceOptions):
     """Each epoch (rollout and update) captured once as a CUDA graph and replayed (reinforce.run.graphed): auto (on
     CUDA with a native env), on, or off (eager kernels). On CPU "on" runs the same sync-free code eagerly."""
     compile: bool = False
-    """torch.compile the rollout's policy sample, the loss's log-probabilities and the value fit (reinforce.hotpath):
-    their element-wise work fused around the matrix products; seconds of compilation first. Equal to eager to float
-    rounding. Masks, correlated noise and autoregressive exploration stay eager."""
+    """torch.compile the rollout's policy sample, the loss's log-probabilities and the value fit (reinforce.hotpath),
+    after ~10 s of compilation: 1.3-1.5x for ReLU MLPs on CPU, ~1x for tanh ones, slower for the linear CartPole policy
+    (docs/benchmarks.md). Equal to eager to float rounding; masks, correlated noise, autoregressive noise stay eager."""
 
     def __post_init__(self) -> None:
         _lists_as_tuples(self)
