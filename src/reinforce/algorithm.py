@@ -36,7 +36,7 @@ from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
 from reinforce.observations import observation_spec
-from reinforce.optim import make_adam
+from reinforce.optim import exact_lr, make_adam, portable_state
 from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
 
@@ -284,7 +284,7 @@ class PolicyGradient:
     def finish_epoch(self, batch: Batch, episodes: tuple[torch.Tensor, ...], train: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | int]:
         """The epoch's metrics (tensors) from the batch, the (return sum, length sum, count) of its finished
         episodes and the update's `train/` tensors; advances the epoch and step counters."""
-        lr = _exact(self.optimizer.param_groups[0]["lr"], self._lr_set())
+        lr = exact_lr(self.optimizer.param_groups[0]["lr"], self._lr_set())
         metrics = {
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
@@ -370,14 +370,14 @@ class PolicyGradient:
         """Everything the learner needs to continue exactly: weights, optimisers, counters."""
         state = {
             "policy": self.policy.state_dict(),
-            "optimizer": _portable(self.optimizer.state_dict(), self._lr_set()),
+            "optimizer": portable_state(self.optimizer.state_dict(), self._lr_set()),
             "epoch": self.epoch,
             "env_steps": self.env_steps,
             "schedule_epochs": self.schedule_epochs,
         }
         if self.value_fn is not None:
             state["value_fn"] = self.value_fn.state_dict()
-            state["value_optimizer"] = _portable(self.value_optimizer.state_dict(), self.options.value_lr)
+            state["value_optimizer"] = portable_state(self.value_optimizer.state_dict(), self.options.value_lr)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -388,16 +388,3 @@ class PolicyGradient:
             self.value_optimizer.load_state_dict(state["value_optimizer"])
         self.epoch, self.env_steps = int(state["epoch"]), int(state["env_steps"])
         self.schedule_epochs = state["schedule_epochs"]
-
-
-def _exact(lr: float | torch.Tensor, set_to: float) -> float:
-    """A param group's lr as a float: a captured update's float32 device lr is `set_to`, the value it was filled
-    with (its rounding, 0.45 -> 0.4499999881, must not reach metrics or a resumed run)."""
-    return set_to if isinstance(lr, torch.Tensor) else float(lr)
-
-
-def _portable(optimizer_state: dict, lr: float) -> dict:
-    """An Adam state_dict as the eager path keeps it: a float lr (a device lr becomes `lr`) and capturable off
-    (a graphed run's device lr and capturable flag would tie the checkpoint to a GPU)."""
-    groups = [{**g, "lr": _exact(g["lr"], lr), "capturable": False} for g in optimizer_state["param_groups"]]
-    return {**optimizer_state, "param_groups": groups}

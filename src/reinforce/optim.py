@@ -6,6 +6,9 @@ torch.optim.Optimizer wraps `add_param_group`, `zero_grad`, `state_dict` and `lo
 the same undecorated methods and the same `torch.optim.adam.adam` update, so its arithmetic, state and
 checkpoints are torch's Adam's exactly; the wrappers only matter under torch.compile, so once the
 compiler is loaded anyway (`torch._dynamo` in sys.modules) `make_adam` returns torch's own class.
+
+`exact_lr` and `portable_state` read an Adam that a graphed run (reinforce.run.graphed) switched to a device lr
+and `capturable=True` back as the eager path keeps it: for metrics and checkpoints.
 """
 from __future__ import annotations
 
@@ -65,3 +68,16 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Ad
     if "torch._dynamo" in sys.modules:
         return torch.optim.Adam(params, lr=lr)
     return FastAdam(params, lr=lr)
+
+
+def exact_lr(lr: float | torch.Tensor, set_to: float) -> float:
+    """A param group's lr as a float: a captured update's float32 device lr is `set_to`, the value it was filled
+    with (its rounding, 0.45 -> 0.4499999881, must not reach metrics or a resumed run)."""
+    return set_to if isinstance(lr, torch.Tensor) else float(lr)
+
+
+def portable_state(optimizer_state: dict, lr: float) -> dict:
+    """An Adam state_dict as the eager path keeps it: a float lr (a device lr becomes `lr`) and capturable off
+    (a graphed run's device lr and capturable flag would tie the checkpoint to a GPU)."""
+    groups = [{**g, "lr": exact_lr(g["lr"], lr), "capturable": False} for g in optimizer_state["param_groups"]]
+    return {**optimizer_state, "param_groups": groups}
