@@ -37,6 +37,7 @@ class HotPath:
         self.value_mse = wrap(self._value_mse)
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
+        """Actions (E, ...) for observations (E, ...): the policy's own sample."""
         return self.policy.sample(obs_E)
 
     def _logp_entropy(self, obs_N: torch.Tensor, actions_N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,6 +50,7 @@ class HotPath:
             return logp_N, dist.entropy()
 
     def _value_mse(self, inputs_N: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
+        """Mean squared error (scalar) of V at prepared inputs (N, ...) or (2, N, ...) mirrored, to targets (N,)."""
         return (self.value_of(inputs_N) - targets_N).pow(2).mean()
 
 
