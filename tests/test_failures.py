@@ -264,9 +264,9 @@ def test_a_killed_rank_ends_the_nproc_job_quickly_with_one_line(tmp_path):
     took = time.time() - killed
     assert proc.returncode != 0 and "Traceback" not in err, err
     assert "killed by SIGKILL" in err or "another rank" in err, err
-    # A hang guard, not a benchmark (measured: ~2.4 s idle). Under load the survivor can get torchrun's SIGTERM
-    # before it sees the dead peer and then waits in a collective for torchrun's 30 s SIGTERM-to-SIGKILL grace
-    # (30.9 s once in CI, stop 31); a hang would be the collective's own timeout, 30 minutes.
+    # A hang guard, not a benchmark (measured: ~2.4 s idle). Once in CI under load it took 30.9 s (stop 31): most
+    # likely torchrun's 30 s SIGTERM-to-SIGKILL grace, the survivor's graceful stop waiting in a collective with the
+    # dead rank (not verified); a hang would be the collective's own timeout, 30 minutes.
     assert took < 60, f"the job took {took:.1f} s to stop"
     assert proc.returncode == 1
 
