@@ -193,9 +193,11 @@ def env_alone(env_id: str, num_envs: int, seconds: float = 3.0, seed: int = 0) -
     and update cost nothing."""
     import gymnasium as gym
     import numpy as np
+    from native_envs import random_actions  # noqa: PLC0415  (benchmarks/native_envs.py: imports torch)
 
-    def rate(env, draw) -> float:
-        actions = [draw() for _ in range(64)]
+    def rate(env, space, dtype=None) -> float:
+        actions = random_actions(space, 64, num_envs, np.random.default_rng(seed))
+        actions = actions if dtype is None else [a.astype(dtype) for a in actions]
         n, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             env.step(actions[(n // num_envs) % 64])
@@ -205,8 +207,7 @@ def env_alone(env_id: str, num_envs: int, seconds: float = 3.0, seed: int = 0) -
     result: dict = {"num_envs": num_envs}
     sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
     sync.reset(seed=seed)
-    sync.action_space.seed(seed)
-    result["gymnasium_sync"] = rate(sync, sync.action_space.sample)
+    result["gymnasium_sync"] = rate(sync, sync.single_action_space)
     sync.close()
     try:
         import envpool
@@ -215,10 +216,8 @@ def env_alone(env_id: str, num_envs: int, seconds: float = 3.0, seed: int = 0) -
     for key, threads in (("envpool", 0), ("envpool_1_thread", 1)):  # 0: EnvPool's default, one per core
         pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, num_threads=threads)
         pool.reset()
-        space = pool.action_space  # one env's: EnvPool takes int32 for Discrete, float32 for Box
-        space.seed(seed)
-        dtype = np.int32 if isinstance(space, gym.spaces.Discrete) else np.float32
-        result[key] = rate(pool, lambda: np.stack([space.sample() for _ in range(num_envs)]).astype(dtype))
+        discrete = isinstance(pool.action_space, gym.spaces.Discrete)  # EnvPool takes int32 for Discrete
+        result[key] = rate(pool, pool.action_space, np.int32 if discrete else None)
         pool.close()
     return result
 

@@ -29,7 +29,7 @@ import torch
 from reinforce import autoregressive as ar
 from reinforce.config import ReinforceOptions
 from reinforce.envs.vector import VecEnv
-from reinforce.hotpath import HotPath
+from reinforce.hotpath import HotPath, log_prob_and_entropy
 from reinforce.metrics import Metrics, to_numbers
 from reinforce.policies import Policy
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
@@ -222,25 +222,21 @@ class PolicyGradient:
         n = weights_N.shape[0]
         obs_N = batch.obs.flatten(0, 1)  # (T·E, ...): vectors or images alike
         actions_N = batch.actions.reshape(n, *batch.actions.shape[2:])
-        if batch.prev_obs is not None:  # π(a_t | s_t, s_{t-1}, a_{t-1}): autoregressive exploration
-            dist = ar.batch_pi(self.policy, batch.obs, batch.actions, batch.dones, batch.prev_obs, batch.prev_u,
-                               batch.prev_fresh)
-        elif batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
-            dist = self.policy.pi(obs_N, noise=batch.noise.reshape(n, -1))
-        elif batch.action_mask is None:  # one batched forward for the whole rollout (compiled with Config.compile)
+        if batch.prev_obs is None and batch.noise is None and batch.action_mask is None:
+            # one batched forward for the whole rollout (compiled with Config.compile)
             logp_N, entropy_N = self.hot.logp_entropy(obs_N, actions_N)
-            policy_loss, entropy = -(logp_N * weights_N).mean(), entropy_N.mean()
-            if self.options.entropy_coef == 0:
-                return policy_loss, entropy
-            return policy_loss - self.options.entropy_coef * entropy, entropy
-        else:  # the actions allowed at each s_t, (N, n)
-            dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))
-        logp_N = dist.log_prob(actions_N)
-        policy_loss = -(logp_N * weights_N).mean()
-        if self.options.entropy_coef == 0:  # the entropy is only reported: no graph, no backward through it
-            with torch.no_grad():
-                return policy_loss, dist.entropy().mean()
-        entropy = dist.entropy().mean()
+        else:
+            if batch.prev_obs is not None:  # π(a_t | s_t, s_{t-1}, a_{t-1}): autoregressive exploration
+                dist = ar.batch_pi(self.policy, batch.obs, batch.actions, batch.dones, batch.prev_obs, batch.prev_u,
+                                   batch.prev_fresh)
+            elif batch.noise is not None:  # π(a_t | s_t, ξ_t): the correlated noise the rollout drew
+                dist = self.policy.pi(obs_N, noise=batch.noise.reshape(n, -1))
+            else:  # the actions allowed at each s_t, (N, n)
+                dist = self.policy.pi(obs_N, batch.action_mask.reshape(n, -1))
+            logp_N, entropy_N = log_prob_and_entropy(dist, actions_N, self.hot.entropy_grad)
+        policy_loss, entropy = -(logp_N * weights_N).mean(), entropy_N.mean()
+        if self.options.entropy_coef == 0:
+            return policy_loss, entropy
         return policy_loss - self.options.entropy_coef * entropy, entropy
 
     def update(self, batch: Batch) -> Metrics:

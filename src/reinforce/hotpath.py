@@ -42,16 +42,21 @@ class HotPath:
 
     def _logp_entropy(self, obs_N: torch.Tensor, actions_N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log π(a|s) (N,) and the entropy (N,), the latter detached when only reported (entropy_coef 0)."""
-        dist = self.policy.pi(obs_N)
-        logp_N = dist.log_prob(actions_N)
-        if self.entropy_grad:
-            return logp_N, dist.entropy()
-        with torch.no_grad():  # only reported: no graph, no backward through it
-            return logp_N, dist.entropy()
+        return log_prob_and_entropy(self.policy.pi(obs_N), actions_N, self.entropy_grad)
 
     def _value_mse(self, inputs_N: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
         """Mean squared error (scalar) of V at prepared inputs (N, ...) or (2, N, ...) mirrored, to targets (N,)."""
         return (self.value_of(inputs_N) - targets_N).pow(2).mean()
+
+
+def log_prob_and_entropy(dist: Any, actions_N: torch.Tensor, entropy_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π(a|s) (N,) of `dist` at `actions_N` and its entropy (N,), the latter without a graph unless
+    `entropy_grad` (an entropy bonus in the loss): only reported, nothing flows back through it."""
+    logp_N = dist.log_prob(actions_N)
+    if entropy_grad:
+        return logp_N, dist.entropy()
+    with torch.no_grad():
+        return logp_N, dist.entropy()
 
 
 def _compile(method: Any) -> Callable[..., Any]:
