@@ -119,8 +119,8 @@ BUGS = [
         ("test_algorithm.py", "test_distributions.py", "test_policies.py"),
         "the Gaussian log-prob is averaged, not summed, over action dimensions"),
     Bug("loss_wrong_sign", "algorithm.py",
-        "policy_loss = -(logp_N * weights_N).mean()",
-        "policy_loss = (logp_N * weights_N).mean()",
+        "policy_loss, entropy = -(logp_N * weights_N).mean(), entropy_N.mean()",
+        "policy_loss, entropy = (logp_N * weights_N).mean(), entropy_N.mean()",
         AGENT, "gradient ascent on the loss: the policy gradient with the wrong sign"),
     # -- masks --------------------------------------------------------------------------------------
     Bug("episode_starts_off_by_one", "returns.py",
