@@ -5,6 +5,7 @@ it in a `TorchVectorEnv` (500 step limit).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -41,23 +42,37 @@ _G1 = (_M1 * _LC1 + _M2 * _L1) * GRAVITY
 _TWO_PI = 2 * math.pi
 
 
+@functools.lru_cache(maxsize=None)
+def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The dynamics' constant tensors on one dtype and device (made once: `_dsdt` runs 4 times a step)."""
+    def t(values):
+        return torch.tensor(values, dtype=dtype, device=device)
+    # [θ1, θ2] @ angle_map + angle_offset = [θ2, θ1 + θ2 - π/2, θ1 - π/2, θ2 - π/2]; their cosines are
+    # cos θ2, the two gravity terms' cosines (as gymnasium writes them) and sin θ2, times trig_scale:
+    # [cos θ2, phi2, (m1 lc1 + m2 l1) g cos(θ1 - π/2), h sin θ2]
+    angle_map, angle_offset = t([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 1.0]]), t([0.0, -math.pi / 2, -math.pi / 2, -math.pi / 2])
+    trig_scale = t([1.0, _G2, _G1, _H])
+    # [-d1, d2] = [-_D1_0, _D2_0] + cos θ2 · [-2h, h]
+    inertia_base, inertia_slope = t([-_D1_0, _D2_0]), t([-2 * _H, _H])
+    return angle_map, angle_offset, trig_scale, inertia_base, inertia_slope, t(_D2_0)
+
+
 def _dsdt(y: torch.Tensor, torque: torch.Tensor) -> torch.Tensor:
-    """Time derivative (E, 4) of states [θ1, θ2, θ1_dot, θ2_dot] (E, 4) under torques (E,) [N·m] ("book")."""
-    th1, th2, dth1, dth2 = y.unbind(1)
-    c2 = torch.cos(th2)
-    hs2 = torch.sin(th2).mul_(_H)
-    d1 = c2.mul(2 * _H).add_(_D1_0)
-    d2 = c2.mul_(_H).add_(_D2_0)
-    # phi2 = m2 lc2 g cos(θ1 + θ2 - π/2); kept as gymnasium writes it (not sin) for bit-closeness
-    phi2 = torch.add(th1, th2).sub_(math.pi / 2).cos_().mul_(_G2)
+    """Time derivative (E, 4) of states [θ1, θ2, θ1_dot, θ2_dot] (E, 4) under torques (E,) [N·m] ("book").
+
+    Gymnasium's formulas with the four cosines in one call and the constants folded: at 64 envs a step is
+    bound by the number of torch calls (~2 µs each), not by arithmetic; 23 calls here instead of 34."""
+    angle_map, angle_offset, trig_scale, inertia_base, inertia_slope, d2_0 = _constants(y.dtype, y.device)
+    _, _, dth1, dth2 = y.unbind(1)
+    c2, phi2, gravity1, hs2 = torch.addmm(angle_offset, y[:, :2], angle_map).cos_().mul_(trig_scale).unbind(1)
+    neg_d1, d2 = torch.addcmul(inertia_base, c2[:, None], inertia_slope).unbind(1)
     # phi1 = -h θ2_dot² sin θ2 - 2 h θ2_dot θ1_dot sin θ2 + (m1 lc1 + m2 l1) g cos(θ1 - π/2) + phi2
-    phi1 = torch.sub(th1, math.pi / 2).cos_().mul_(_G1).add_(phi2)
-    phi1 = phi1.sub_(torch.add(dth2, dth1, alpha=2.0).mul_(dth2).mul_(hs2))
+    phi1 = torch.add(gravity1, phi2).sub_(torch.add(dth2, dth1, alpha=2.0).mul_(dth2).mul_(hs2))
     # ddθ2 = (a + d2/d1 phi1 - h θ1_dot² sin θ2 - phi2) / (m2 lc2² + I2 - d2²/d1)
-    r = torch.div(d2, d1)
-    ddth2 = torch.addcmul(torque, r, phi1).sub_(dth1.square().mul_(hs2)).sub_(phi2)
-    ddth2 = ddth2.div_(torch.mul(r, d2).neg_().add_(_D2_0))
-    ddth1 = torch.addcmul(phi1, d2, ddth2).div_(d1).neg_()  # -(d2 ddθ2 + phi1) / d1
+    neg_r = torch.div(d2, neg_d1)  # -d2/d1
+    ddth2 = torch.addcmul(torque, neg_r, phi1, value=-1.0).sub_(dth1.square().mul_(hs2)).sub_(phi2)
+    ddth2 = ddth2.div_(torch.addcmul(d2_0, neg_r, d2))
+    ddth1 = torch.addcmul(phi1, d2, ddth2).div_(neg_d1)  # -(d2 ddθ2 + phi1) / d1
     return torch.stack((dth1, dth2, ddth1, ddth2), dim=1)
 
 
