@@ -117,6 +117,20 @@ def test_gae_inside_the_agent_uses_final_observation_values_and_the_last_value(l
         torch.testing.assert_close(advantages, returns - values)
 
 
+@pytest.mark.parametrize("baseline", ["value", "gae"])
+def test_final_observation_values_at_the_ended_rows_alone_equal_the_selection(baseline):
+    """On CPU V(final obs) is evaluated at the rows that ended (nonzero); a graphed epoch (and CUDA) evaluates
+    every row and selects: the same targets either way."""
+    agent = countdown_agent(baseline=baseline)
+    batch = agent.collect()
+    assert not agent.select_final_values  # CPU's default
+    rows = agent.with_targets(batch)
+    agent.select_final_values = True
+    selected = agent.with_targets(batch)
+    torch.testing.assert_close(rows.weights, selected.weights, rtol=0, atol=0)
+    torch.testing.assert_close(rows.value_targets, selected.value_targets, rtol=0, atol=0)
+
+
 def test_total_return_form_restarts_at_every_episode_in_the_rollout():
     """Countdown episodes of 3, 5, 3 steps and a cut one: each row weighs G_0 of its own episode."""
     env = reinforce.make_vec_env("tests/Countdown-v0", num_envs=2, seed=0, backend="sync")

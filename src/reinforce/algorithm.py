@@ -104,6 +104,7 @@ class PolicyGradient:
             keep_final_obs=self.value_fn is not None,
         )
         self.compile_hot_path(False)
+        self.select_final_values = self.device.type != "cpu"  # see _values; a graphed epoch sets it on CPU too
         n_params = sum(p.numel() for m in self.modules() for p in m.parameters())
         fingerprint = torch.tensor([opts.steps_per_rollout, env.num_envs, n_params])
         reducer.broadcast_modules(self.modules(), fingerprint)
@@ -173,8 +174,13 @@ class PolicyGradient:
             raise ValueError("a value baseline needs batch.final_obs: collect with keep_final_obs=True")
         values_TE = self.value(batch.obs)
         last_E = self.value(batch.last_obs)
-        # Only rows where an episode ended need V(final obs); elsewhere it is never read.
-        final_TE = torch.where(batch.dones, self.value(batch.final_obs), torch.zeros_like(values_TE))
+        # Only rows where an episode ended need V(final obs); elsewhere it is never read. It is computed for all
+        # rows and selected (no host sync: a CUDA graph can hold it), or on CPU at the ended rows alone (nonzero).
+        if self.select_final_values:
+            return values_TE, last_E, torch.where(batch.dones, self.value(batch.final_obs), torch.zeros_like(values_TE))
+        final_TE, ended = torch.zeros_like(values_TE), batch.dones.nonzero(as_tuple=True)
+        if ended[0].numel():
+            final_TE[ended] = self.value(batch.final_obs[ended])
         return values_TE, last_E, final_TE
 
     def returns(self, batch: Batch) -> torch.Tensor:

@@ -79,6 +79,7 @@ class GraphedEpoch:
         self.agent, self.warmup = agent, int(warmup)
         self.capture = agent.device.type == "cuda" if capture is None else capture
         agent.env.select_resets = True  # no nonzero(): the reset is a selection, as on CUDA
+        agent.select_final_values = True  # and so is V at the episodes' final observations
         self._graph: Any = None
         self._outputs: Any = None  # the captured body's outputs: static tensors, refilled by every replay
         self._identity: tuple[Any, ...] = ()  # the objects the graph reads and writes (see _tensors)
