@@ -275,6 +275,32 @@ def test_obs_normalizer_matches_numpy_and_freezes_between_updates():
     torch.testing.assert_close(before, expected.float())
 
 
+def _normalised_by_formula(norm, x):
+    """The transform from the buffers, every call (what a GPU runs): the CPU path's cache must equal it."""
+    scale = (norm.var + norm.eps).rsqrt().to(x.dtype)
+    normalized = ((x - norm.mean.to(x.dtype)) * scale).clamp(-norm.clip, norm.clip)
+    return torch.where(norm.count > 0, normalized, x)
+
+
+def test_obs_normalizer_cpu_cache_follows_every_change_of_its_buffers():
+    g = torch.Generator().manual_seed(1)
+    norm = ObsNormalizer(3, clip=2.0)
+    x = torch.randn(64, 3, generator=g) * 4 + 1
+    assert torch.equal(norm(x), x)  # before any update: the identity, unclipped
+    norm.update(torch.randn(100, 3, generator=g))
+    first = norm(x)
+    assert torch.equal(first, _normalised_by_formula(norm, x)) and not torch.equal(first, x)
+    assert first.abs().max() == 2.0  # clipped
+    norm.update(torch.randn(100, 3, generator=g) * 3 + 2)  # an update: the cache must be made again
+    assert torch.equal(norm(x), _normalised_by_formula(norm, x)) and not torch.equal(norm(x), first)
+    other = ObsNormalizer(3, clip=2.0)
+    other.load_state_dict(norm.state_dict())
+    other(x)  # cached for norm's statistics ...
+    other.load_state_dict(ObsNormalizer(3, clip=2.0).state_dict())  # ... then loaded back to none seen
+    assert torch.equal(other(x), x)
+    assert torch.equal(norm(x.double()), _normalised_by_formula(norm, x.double()))  # per dtype
+
+
 def test_observation_normalisation_is_saved_with_policy_and_only_updated_by_update():
     env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0, backend="sync")
     policy = reinforce.make_policy(env.single_observation_space, env.single_action_space, normalize_observations=True)

@@ -1,6 +1,8 @@
 """Running observation normalisation, kept as module buffers so it travels in the policy's state_dict."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -22,6 +24,7 @@ class ObsNormalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self._frozen_key: tuple | None = None  # see _frozen
 
     @torch.no_grad()
     def update(self, obs: torch.Tensor, reducer: Reducer = LOCAL) -> None:
@@ -35,7 +38,25 @@ class ObsNormalizer(nn.Module):
         self.count.copy_(total)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling() and not torch.jit.is_tracing() and obs.is_cpu and not self.mean.is_inference():
+            shift, scale, low, high = self._frozen(obs.dtype)
+            return obs.sub(shift).mul_(scale).clamp_(low, high)
         scale = (self.var + self.eps).rsqrt().to(obs.dtype)
         normalized = ((obs - self.mean.to(obs.dtype)) * scale).clamp(-self.clip, self.clip)
         # a selection, not `if count == 0`: no host sync, so a CUDA graph can hold it (run/graphed.py)
         return torch.where(self.count > 0, normalized, obs)
+
+    def _frozen(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """(shift, scale, low, high) in `dtype` with y = clamp((x - shift) · scale, low, high): the transform
+        above, or the identity (0, 1, ∓inf) before any update; made again only when a buffer has changed (its
+        version counter: an update, a load_state_dict). On CPU a rollout step normalises 100-odd rows, where
+        the transform's nine calls cost more than its arithmetic. (Not on a GPU: a captured graph replays
+        without Python, so nothing there could notice a change.)"""
+        key = (dtype, self.mean._version, self.var._version, self.count._version, self.mean.data_ptr(), self.var.data_ptr())
+        if self._frozen_key != key:
+            seen = self.count > 0
+            scale = (self.var + self.eps).rsqrt()
+            self._frozen_value = (torch.where(seen, self.mean, 0.0).to(dtype), torch.where(seen, scale, 1.0).to(dtype),
+                                  torch.where(seen, -self.clip, -math.inf).to(dtype), torch.where(seen, self.clip, math.inf).to(dtype))
+            self._frozen_key = key
+        return self._frozen_value
