@@ -57,6 +57,17 @@ def test_step_parts_benchmark_times_each_part():
     assert result["collect_per_step_us"] > 0.5 * (result["sample_us"] + result["env_step_us"])
 
 
+def test_epoch_cost_times_this_tree_beside_another(tmp_path):
+    """--vs with this same checkout: both columns measured, in turns, and the ratio is theirs over ours."""
+    out = tmp_path / "epoch.json"
+    result = run_script("epoch_cost.py", "--presets", "pendulum-fast", "--epochs", "2", "--rounds", "2",
+                        "--vs", str(ROOT), "--out", str(out))
+    row = result["ms_per_epoch"]["pendulum-fast"]
+    assert row["this"] > 0 and row["vs"] > 0
+    assert row["vs_over_this"] == round(row["vs"] / row["this"], 3)
+    assert json.loads(out.read_text()) == result
+
+
 def test_time_to_target_times_a_run_to_cartpole_target(tmp_path):
     out = tmp_path / "ttt.json"
     result = run_script("time_to_target.py", "--algos", "ours", "--envs", "CartPole-v1", "--seeds", "1",

@@ -76,6 +76,27 @@ def test_training_keeps_the_symmetry_and_the_setting_survives_save_and_load(tmp_
     env.close()
 
 
+def test_mirror_value_false_keeps_the_policy_mirrored_and_fits_a_plain_v():
+    """acrobot-fast's setting: the categorical still reverses under the mirror, V is no longer even, and its fit
+    reads each row once (the hand-written fit sees T·E rows, not 2·T·E)."""
+    signs = (1, -1, 1, -1, -1, -1)
+    cfg = Config(env_id="Acrobot-v1", num_envs=8, steps_per_rollout=16, epochs=2, seed=0, hidden_sizes=(16,),
+                 normalize_observations=True, baseline="gae", value_iters=2, mirror_obs_signs=signs, mirror_value=False)
+    env, policy, agent = build(cfg)
+    agent.learn(epochs=2)
+    obs, mirror = torch.randn(32, 6), torch.tensor(signs, dtype=torch.float32)
+    torch.testing.assert_close(policy.pi(obs * mirror).logits, policy.pi(obs).logits.flip(-1))
+    with torch.no_grad():
+        assert (agent.value(obs * mirror) - agent.value(obs)).abs().max() > 1e-4
+    assert agent._value_inputs(obs).shape == (32, 6)
+    assert cfg.replace(mirror_value=True).mirror_value and Config().mirror_value  # on by default
+    with pytest.raises(TypeError, match="'mirror_value' must be bool"):  # as a config file's value
+        cfg.replace(mirror_value="no")
+    with pytest.raises(ValueError, match="mirror_value must be true or false"):  # as a Python argument
+        Config(mirror_value=1)
+    env.close()
+
+
 def test_bad_mirrors_are_refused_with_what_is_accepted():
     with pytest.raises(ValueError, match="one sign, 1 or -1"):
         Config(mirror_obs_signs=(1, 0, -1))

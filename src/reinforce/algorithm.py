@@ -156,7 +156,8 @@ class PolicyGradient:
         return self._value_of(self._value_inputs(obs))
 
     def _mirrored(self) -> bool:
-        return getattr(self.policy, "obs_mirror", None) is not None  # a policy of the user's own may not have one
+        """V is made even: the policy has a mirror (a policy of the user's own may not) and `mirror_value` is on."""
+        return self.options.mirror_value and getattr(self.policy, "obs_mirror", None) is not None
 
     def _value_inputs(self, obs: torch.Tensor) -> torch.Tensor:
         """What `value_fn` reads for raw `obs`: normalised, stacked with the mirror image (2, ...) under a mirror."""

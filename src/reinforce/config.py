@@ -77,6 +77,9 @@ class ReinforceOptions:
     """Hidden layers of the value MLP (tanh)."""
     value_iters: int = 10
     """Full-batch gradient steps fitting V to the returns, per epoch."""
+    mirror_value: bool = True
+    """Under the policy's mirror (`mirror_obs_signs`) V is made even too, the mean of V at s and at its image
+    (twice the value fit's arithmetic); false fits a plain V (acrobot-fast: same env steps, cheaper epochs)."""
     share_encoder: bool = False
     """V reads the policy's own layers below its output (the CNN of image observations, else the MLP's hidden
     layers) instead of its own network, so the value fit (its own Adam, after the policy step) trains the policy's
@@ -123,7 +126,7 @@ class Config(ReinforceOptions):
     """A mirror symmetry of the env, one sign (1 or -1) per flattened observation entry; () = none. If flipping
     those entries and mirroring the action maps the env onto itself, the policy is built to respect it:
     Box actions are negated (μ(s) = (f(s) - f(m·s))/2 odd, σ(s) even; the bounds must be symmetric),
-    Discrete ones reversed (logits(m·s) = logits(s) reversed); a learned V is made even. The swing-up:
+    Discrete ones reversed (logits(m·s) = logits(s) reversed); V is made even (`mirror_value`). The swing-up:
     (-1, -1, 1, -1, -1) (x, ẋ, sin θ, θ̇ flip, cos θ stays); Pendulum (1, -1, -1); CartPole (-1, -1, -1, -1);
     Acrobot (1, -1, 1, -1, -1, -1). Such a policy cannot learn a push to one side that the state does not
     call for. Reversal is the only Discrete mirror: an env whose mirror permutes its actions otherwise
@@ -227,7 +230,7 @@ def validate_options(o: ReinforceOptions) -> None:
     _choice("returns", o.returns, RETURN_FORMS)
     _choice("baseline", o.baseline, BASELINES)
     _choice("lr_schedule", o.lr_schedule, LR_SCHEDULES)
-    for name in ("reset_each_epoch", "normalize_advantages", "share_encoder"):
+    for name in ("reset_each_epoch", "normalize_advantages", "mirror_value", "share_encoder"):
         if not isinstance(getattr(o, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(o, name)!r}")
     if o.share_encoder and o.baseline not in ("value", "gae"):

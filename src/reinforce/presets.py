@@ -149,10 +149,12 @@ PRESETS: dict[str, Config] = {
 # (mirror_obs_signs) need fewer env steps, which then allowed a larger step (Acrobot) and shorter rollouts
 # (Pendulum), each with 5 value fits; Pendulum's nets then halved to 32-32. Stop 30, quiet machine: Acrobot
 # 0.77 -> 0.28 s median on seeds 0-9; Pendulum 6.3 -> 2.4 s on seeds 0-4, 8.0 -> 2.6 s on seeds 5-9
-# (docs/benchmarks.md, "Mirror symmetry").
+# (docs/benchmarks.md, "Mirror symmetry"). Stop 32: Acrobot's V without the mirror (mirror_value=False) needs
+# the same env steps on most seeds at half the value fit's cost: 0.250 -> 0.211 s median on seeds 0-9, 0.311 ->
+# 0.263 on seeds 10-19, taking turns; Pendulum's needs it (2.28 -> 2.46 s, more steps).
 PRESETS["acrobot-fast"] = dataclasses.replace(
     PRESETS["acrobot-gae"], num_envs=64, steps_per_rollout=16, epochs=489, lr=1e-2, value_lr=1e-2, value_iters=5,
-    mirror_obs_signs=(1, -1, 1, -1, -1, -1))
+    mirror_obs_signs=(1, -1, 1, -1, -1, -1), mirror_value=False)
 PRESETS["pendulum-fast"] = dataclasses.replace(
     PRESETS["pendulum-gae"], steps_per_rollout=16, value_lr=1e-2, value_iters=5, mirror_obs_signs=(1, -1, -1),
     hidden_sizes=(32, 32), value_hidden_sizes=(32, 32))
