@@ -56,6 +56,7 @@ def agent_for(preset, mode, **changes):
 def test_graphed_epochs_give_the_eager_numbers(preset, changes):
     eager = agent_for(preset, "off", **changes)  # each built (seeding torch) and trained in turn
     eager.env.select_resets = True  # the graphed path's auto-reset (a selection, as on CUDA)
+    eager.select_final_values = True  # and its V at final observations (all rows, selected: the same bits)
     eager_metrics = eager.learn(epochs=4)
     graphed = agent_for(preset, "on", **changes)
     graphed_metrics = graphed.learn(epochs=4)
@@ -175,6 +176,7 @@ def test_graphed_epochs_with_compiled_kernels_give_the_compiled_eager_numbers(pr
     compiled kernels on the same inputs as the eager epochs, so the same numbers."""
     eager = agent_for(preset, "off", compile=True)
     eager.env.select_resets = True
+    eager.select_final_values = True
     eager_metrics = eager.learn(epochs=3)
     graphed = agent_for(preset, "on", compile=True)
     graphed_metrics = graphed.learn(epochs=3)

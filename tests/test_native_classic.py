@@ -234,6 +234,33 @@ def test_mountain_car_left_wall_and_goal_velocity(env_id):
     assert term.tolist() == [False, False, True, False]
 
 
+def test_acrobot_angles_by_matmul_and_elementwise_agree_and_float32_follows_float64():
+    """The CPU path forms the four angles with one addmm, other devices element-wise (no TF32 matmul): both
+    give the same angles; a float32 step stays within float32 rounding of the float64 one."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.empty(256, 4, dtype=F64)
+    y[:, :2].uniform_(-math.pi, math.pi, generator=g)
+    y[:, 2].uniform_(-4 * math.pi, 4 * math.pi, generator=g)
+    y[:, 3].uniform_(-9 * math.pi, 9 * math.pi, generator=g)
+    angle_map, angle_offset = acrobot._constants(F64, y.device)[:2]
+    torch.testing.assert_close(acrobot._angles(y, angle_map, angle_offset, by_matmul=True),
+                               acrobot._angles(y, angle_map, angle_offset, by_matmul=False), rtol=0, atol=1e-14)
+    torque = torch.randint(-1, 2, (256,), generator=g).to(F64)
+    next64 = acrobot.acrobot_step(y.float().double(), torque)[0]  # from the same (float32-rounded) states
+    next32 = acrobot.acrobot_step(y.float(), torque.float())[0]
+    # float32's ε (1.2e-7) on terms of up to ~10³ (θ̇2² at 9π rad/s, times the masses and lengths), over 4 stages:
+    # ~5e-4; a wrong constant or sign would be off by 1e-2 or more
+    torch.testing.assert_close(next32.double(), next64, rtol=0, atol=1e-3)
+
+
+def test_acrobot_dynamics_are_differentiable_after_a_rollout_made_their_constants():
+    with torch.inference_mode():
+        acrobot._dsdt(torch.zeros(2, 4, dtype=torch.float16), torch.zeros(2, dtype=torch.float16))  # a fresh dtype
+    y = torch.zeros(2, 4, dtype=torch.float16, requires_grad=True)
+    acrobot._dsdt(y, torch.ones(2, dtype=torch.float16)).sum().backward()  # cached constants saved for backward
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
 def test_constants_are_gymnasiums():
     a = AcrobotEnv
     assert (acrobot.DT, acrobot.LINK_LENGTH_1, acrobot.LINK_MASS_1, acrobot.LINK_MASS_2) == (

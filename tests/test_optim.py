@@ -61,3 +61,21 @@ def test_make_adam_takes_the_fused_kernel_on_cpu_and_agrees_with_the_loop_to_rou
     for p, q, p0 in zip(a.parameters(), b.parameters(), start):
         assert (p - p0).abs().max() > 0.1  # 50 steps of lr 0.01 moved the weights by up to 0.5 ...
         torch.testing.assert_close(p, q, rtol=0, atol=1e-5)  # ... and the two kernels differ only in rounding
+
+
+def test_a_loaded_checkpoint_keeps_the_optimizers_own_kernel_choice():
+    """A checkpoint from before the fused kernel (fused None) or from another device must not switch it."""
+    import reinforce
+
+    def agent():
+        env = reinforce.make_vec_env("CartPole-v1", 4, seed=0)
+        return reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), lr=0.1, steps_per_rollout=8, baseline="gae")
+
+    a, b = agent(), agent()
+    a.learn(epochs=1)
+    state = a.state_dict()
+    for key in ("optimizer", "value_optimizer"):
+        state[key]["param_groups"] = [{**g, "fused": None} for g in state[key]["param_groups"]]
+    b.load_state_dict(state)
+    assert b.optimizer.param_groups[0]["fused"] is True and b.value_optimizer.param_groups[0]["fused"] is True
+    assert b.optimizer.state_dict()["state"][0]["step"] == 1  # the state itself did load

@@ -36,7 +36,7 @@ from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
 from reinforce.observations import observation_spec
-from reinforce.optim import exact_lr, make_adam, portable_state
+from reinforce.optim import exact_lr, load_keeping_kernel, make_adam, portable_state
 from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
@@ -390,9 +390,9 @@ class PolicyGradient:
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_keeping_kernel(self.optimizer, state["optimizer"])
         if self.value_fn is not None:
             self.value_fn.load_state_dict(state["value_fn"])
-            self.value_optimizer.load_state_dict(state["value_optimizer"])
+            load_keeping_kernel(self.value_optimizer, state["value_optimizer"])
         self.epoch, self.env_steps = int(state["epoch"]), int(state["env_steps"])
         self.schedule_epochs = state["schedule_epochs"]

@@ -48,15 +48,20 @@ class ObsNormalizer(nn.Module):
 
     def _frozen(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
         """(shift, scale, low, high) in `dtype` with y = clamp((x - shift) · scale, low, high): the transform
-        above, or the identity (0, 1, ∓inf) before any update; made again only when a buffer has changed (its
-        version counter: an update, a load_state_dict). On CPU a rollout step normalises 100-odd rows, where
-        the transform's nine calls cost more than its arithmetic. (Not on a GPU: a captured graph replays
-        without Python, so nothing there could notice a change.)"""
-        key = (dtype, self.mean._version, self.var._version, self.count._version, self.mean.data_ptr(), self.var.data_ptr())
+        above, or the identity (0, 1, ∓inf) before any update; made again only when a buffer has changed (the
+        same objects, storages and version counters: an update, a load_state_dict, a `.data` swap) or clip / eps
+        have. On CPU a rollout step normalises 100-odd rows, where the transform's nine calls cost more than its
+        arithmetic. (Not on a GPU: a captured graph replays without Python, so nothing there could notice.)"""
+        buffers = (self.mean, self.var, self.count)
+        key = (dtype, self.clip, self.eps, *(id(b) for b in buffers), *(b.data_ptr() for b in buffers),
+               *(b._version for b in buffers))
         if self._frozen_key != key:
-            seen = self.count > 0
-            scale = (self.var + self.eps).rsqrt()
-            self._frozen_value = (torch.where(seen, self.mean, 0.0).to(dtype), torch.where(seen, scale, 1.0).to(dtype),
-                                  torch.where(seen, -self.clip, -math.inf).to(dtype), torch.where(seen, self.clip, math.inf).to(dtype))
-            self._frozen_key = key
+            # normal tensors even when first asked inside inference mode (the rollout): autograd may save them
+            with torch.inference_mode(False), torch.no_grad():
+                seen = self.count > 0
+                scale = (self.var + self.eps).rsqrt()
+                self._frozen_value = (torch.where(seen, self.mean, 0.0).to(dtype), torch.where(seen, scale, 1.0).to(dtype),
+                                      torch.where(seen, -self.clip, -math.inf).to(dtype),
+                                      torch.where(seen, self.clip, math.inf).to(dtype))
+            self._frozen_key, self._frozen_buffers = key, buffers  # (the buffers kept alive: their ids stay theirs)
         return self._frozen_value

@@ -76,6 +76,16 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Ad
     return FastAdam(params, lr=lr, **fused)
 
 
+def load_keeping_kernel(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """`optimizer.load_state_dict(state)`, keeping this optimizer's own `fused` choice (made for its params'
+    device by make_adam) over the checkpoint's: a checkpoint from another device or an older version must not
+    switch the kernel."""
+    fused = [group.get("fused") for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, choice in zip(optimizer.param_groups, fused):
+        group["fused"] = choice
+
+
 def exact_lr(lr: float | torch.Tensor, set_to: float) -> float:
     """A param group's lr as a float: a captured update's float32 device lr is `set_to`, the value it was filled
     with (its rounding, 0.45 -> 0.4499999881, must not reach metrics or a resumed run)."""

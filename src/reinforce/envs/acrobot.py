@@ -45,8 +45,9 @@ _TWO_PI = 2 * math.pi
 @functools.lru_cache(maxsize=None)
 def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
     """The dynamics' constant tensors on one dtype and device (made once: `_dsdt` runs 4 times a step)."""
-    def t(values):
-        return torch.tensor(values, dtype=dtype, device=device)
+    def t(values):  # a normal tensor even when first made inside inference mode: autograd may save it
+        with torch.inference_mode(False):
+            return torch.tensor(values, dtype=dtype, device=device)
     # [θ1, θ2] @ angle_map + angle_offset = [θ2, θ1 + θ2 - π/2, θ1 - π/2, θ2 - π/2]; their cosines are
     # cos θ2, the two gravity terms' cosines (as gymnasium writes them) and sin θ2, times trig_scale:
     # [cos θ2, phi2, (m1 lc1 + m2 l1) g cos(θ1 - π/2), h sin θ2]
@@ -57,6 +58,15 @@ def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, 
     return angle_map, angle_offset, trig_scale, inertia_base, inertia_slope, t(_D2_0)
 
 
+def _angles(y: torch.Tensor, angle_map: torch.Tensor, angle_offset: torch.Tensor, by_matmul: bool) -> torch.Tensor:
+    """[θ2, θ1 + θ2 - π/2, θ1 - π/2, θ2 - π/2] (E, 4): one `addmm` on CPU; element-wise adds elsewhere, since a
+    GPU's matmul may run in TF32 (`torch.set_float32_matmul_precision("high")`), which would round the angles."""
+    if by_matmul:
+        return torch.addmm(angle_offset, y[:, :2], angle_map)
+    th1, th2 = y[:, 0], y[:, 1]
+    return torch.stack((th2, th1 + th2, th1, th2), dim=1).add_(angle_offset)
+
+
 def _dsdt(y: torch.Tensor, torque: torch.Tensor) -> torch.Tensor:
     """Time derivative (E, 4) of states [θ1, θ2, θ1_dot, θ2_dot] (E, 4) under torques (E,) [N·m] ("book").
 
@@ -64,7 +74,8 @@ def _dsdt(y: torch.Tensor, torque: torch.Tensor) -> torch.Tensor:
     bound by the number of torch calls (~2 µs each), not by arithmetic; 23 calls here instead of 34."""
     angle_map, angle_offset, trig_scale, inertia_base, inertia_slope, d2_0 = _constants(y.dtype, y.device)
     _, _, dth1, dth2 = y.unbind(1)
-    c2, phi2, gravity1, hs2 = torch.addmm(angle_offset, y[:, :2], angle_map).cos_().mul_(trig_scale).unbind(1)
+    angles = _angles(y, angle_map, angle_offset, by_matmul=y.is_cpu)
+    c2, phi2, gravity1, hs2 = angles.cos_().mul_(trig_scale).unbind(1)
     neg_d1, d2 = torch.addcmul(inertia_base, c2[:, None], inertia_slope).unbind(1)
     # phi1 = -h θ2_dot² sin θ2 - 2 h θ2_dot θ1_dot sin θ2 + (m1 lc1 + m2 l1) g cos(θ1 - π/2) + phi2
     phi1 = torch.add(gravity1, phi2).sub_(torch.add(dth2, dth1, alpha=2.0).mul_(dth2).mul_(hs2))
