@@ -297,6 +297,8 @@ def test_obs_normalizer_cpu_cache_follows_every_change_of_its_buffers():
     norm.update(torch.randn(100, 3, generator=g))
     first = norm(x)
     assert torch.equal(first, _normalised_by_formula(norm, x)) and not torch.equal(first, x)
+    shift, scale, low, high = norm._affine(x.dtype)  # the uncached transform (GPUs, tracing, compile): the same
+    assert torch.equal(x.sub(shift).mul_(scale).clamp_(low, high), first)
     assert first.abs().max() == 2.0  # clipped
     norm.update(torch.randn(100, 3, generator=g) * 3 + 2)  # an update: the cache must be made again
     assert torch.equal(norm(x), _normalised_by_formula(norm, x)) and not torch.equal(norm(x), first)

@@ -56,13 +56,13 @@ def test_the_agent_fits_v_by_hand_and_lands_where_autograd_lands(monkeypatch, mi
                            mirror_obs_signs=(1, -1, -1) if mirror else (), seed=3, num_threads=1)
 
     def run(by_hand: bool):
-        env, _, agent = build(cfg)
-        start = [p.detach().clone() for p in agent.value_fn.parameters()]
         calls = []
         real = valuefit.mse_and_grads
-        monkeypatch.setattr("reinforce.algorithm.mse_and_grads", lambda *a: calls.append(1) or real(*a))
-        if not by_hand:
-            monkeypatch.setattr("reinforce.algorithm.plain_tanh_layers", lambda net: None)
+        monkeypatch.setattr("reinforce.hotpath.mse_and_grads", lambda *a: calls.append(1) or real(*a))
+        if not by_hand:  # declined when the agent's HotPath is made
+            monkeypatch.setattr("reinforce.hotpath.plain_tanh_layers", lambda net: None)
+        env, _, agent = build(cfg)
+        start = [p.detach().clone() for p in agent.value_fn.parameters()]
         agent.learn(cfg.epochs)
         monkeypatch.undo()
         env.close()

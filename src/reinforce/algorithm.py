@@ -37,7 +37,6 @@ from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_r
 from reinforce.rollout import Batch, RolloutCollector
 from reinforce.observations import observation_spec
 from reinforce.optim import exact_lr, load_keeping_kernel, make_adam, portable_state
-from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
 
@@ -127,7 +126,7 @@ class PolicyGradient:
         """Run the rollout's sample, the loss's log-probabilities and the value fit through `torch.compile`
         (reinforce.hotpath; seconds of compilation on the first epoch), or eagerly again with False."""
         self.hot = HotPath(self.policy, self._value_of if self.value_fn is not None else None,
-                           entropy_grad=self.options.entropy_coef != 0, compiled=compiled)
+                           entropy_grad=self.options.entropy_coef != 0, compiled=compiled, value_fn=self.value_fn)
         self.collector.sample = self.hot.sample
 
     def modules(self) -> list[torch.nn.Module]:
@@ -309,14 +308,9 @@ class PolicyGradient:
             batch = self.with_targets(batch)
         inputs_N = self._value_inputs(batch.obs.flatten(0, 1))  # normalised (and mirrored) once for every fit
         targets_N = batch.value_targets.reshape(-1)
-        by_hand = None if self.hot.compiled or self.value_fn.encoder is not None else plain_tanh_layers(self.value_fn.net)
         for _ in range(self.options.value_iters):
             self.value_optimizer.zero_grad(set_to_none=True)
-            if by_hand is not None:  # CPU: the same gradients without autograd's per-op bookkeeping
-                value_loss = mse_and_grads(by_hand, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
-            else:
-                value_loss = self.hot.value_mse(inputs_N, targets_N)
-                value_loss.backward()
+            value_loss = self.hot.value_loss_and_grads(inputs_N, targets_N)
             self.reducer.average_gradients(self.value_fn.parameters(), "value function")
             self.value_optimizer.step()
         return value_loss.detach()

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 
 from reinforce.policies import Policy
+from reinforce.value import ValueFunction
+from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 
 
 class HotPath:
@@ -29,12 +31,24 @@ class HotPath:
     (and `value_of`, the agent's V of prepared inputs), compiled when `compiled`."""
 
     def __init__(self, policy: Policy, value_of: Callable[[torch.Tensor], torch.Tensor] | None,
-                 entropy_grad: bool, compiled: bool = False):
+                 entropy_grad: bool, compiled: bool = False, value_fn: ValueFunction | None = None):
         self.policy, self.value_of, self.entropy_grad, self.compiled = policy, value_of, entropy_grad, compiled
         wrap = _compile if compiled else (lambda f: f)
         self.sample = wrap(self._sample)
         self.logp_entropy = wrap(self._logp_entropy)
         self.value_mse = wrap(self._value_mse)
+        # eager, a plain tanh MLP on CPU: the value fit's gradients by hand (reinforce.valuefit)
+        by_hand = not compiled and value_fn is not None and value_fn.encoder is None
+        self._value_layers = plain_tanh_layers(value_fn.net) if by_hand else None
+
+    def value_loss_and_grads(self, inputs_N: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
+        """The value fit's MSE (scalar), with V's gradients written to `.grad`: by hand for a plain tanh MLP on CPU
+        (the same numbers to rounding, without autograd's bookkeeping), else `value_mse` and its backward."""
+        if self._value_layers is not None:
+            return mse_and_grads(self._value_layers, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
+        loss = self.value_mse(inputs_N, targets_N)
+        loss.backward()
+        return loss
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
         """Actions (E, ...) for observations (E, ...): the policy's own sample."""

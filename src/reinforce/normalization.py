@@ -38,30 +38,31 @@ class ObsNormalizer(nn.Module):
         self.count.copy_(total)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if not torch.compiler.is_compiling() and not torch.jit.is_tracing() and obs.is_cpu and not self.mean.is_inference():
-            shift, scale, low, high = self._frozen(obs.dtype)
-            return obs.sub(shift).mul_(scale).clamp_(low, high)
-        scale = (self.var + self.eps).rsqrt().to(obs.dtype)
-        normalized = ((obs - self.mean.to(obs.dtype)) * scale).clamp(-self.clip, self.clip)
-        # a selection, not `if count == 0`: no host sync, so a CUDA graph can hold it (run/graphed.py)
-        return torch.where(self.count > 0, normalized, obs)
+        cacheable = (not torch.compiler.is_compiling() and not torch.jit.is_tracing() and obs.is_cpu
+                     and not self.mean.is_inference())
+        shift, scale, low, high = self._frozen(obs.dtype) if cacheable else self._affine(obs.dtype)
+        return obs.sub(shift).mul_(scale).clamp_(low, high)
+
+    def _affine(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """(shift, scale, low, high) in `dtype` with y = clamp((x - shift) · scale, low, high): the transform
+        above, or the identity (0, 1, ∓inf) before any update. Selections, not `if count == 0`: no host sync,
+        so a CUDA graph can hold it (run/graphed.py)."""
+        seen = self.count > 0
+        scale = (self.var + self.eps).rsqrt()
+        return (torch.where(seen, self.mean, 0.0).to(dtype), torch.where(seen, scale, 1.0).to(dtype),
+                torch.where(seen, -self.clip, -math.inf).to(dtype), torch.where(seen, self.clip, math.inf).to(dtype))
 
     def _frozen(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-        """(shift, scale, low, high) in `dtype` with y = clamp((x - shift) · scale, low, high): the transform
-        above, or the identity (0, 1, ∓inf) before any update; made again only when a buffer has changed (the
-        same objects, storages and version counters: an update, a load_state_dict, a `.data` swap) or clip / eps
-        have. On CPU a rollout step normalises 100-odd rows, where the transform's nine calls cost more than its
-        arithmetic. (Not on a GPU: a captured graph replays without Python, so nothing there could notice.)"""
+        """`_affine`, made again only when a buffer has changed (the same objects, storages and version counters:
+        an update, a load_state_dict, a `.data` swap) or clip / eps have. On CPU a rollout step normalises 100-odd
+        rows, where the transform's nine calls cost more than its arithmetic. (Not on a GPU: a captured graph
+        replays without Python, so nothing there could notice a change.)"""
         buffers = (self.mean, self.var, self.count)
         key = (dtype, self.clip, self.eps, *(id(b) for b in buffers), *(b.data_ptr() for b in buffers),
                *(b._version for b in buffers))
         if self._frozen_key != key:
             # normal tensors even when first asked inside inference mode (the rollout): autograd may save them
             with torch.inference_mode(False), torch.no_grad():
-                seen = self.count > 0
-                scale = (self.var + self.eps).rsqrt()
-                self._frozen_value = (torch.where(seen, self.mean, 0.0).to(dtype), torch.where(seen, scale, 1.0).to(dtype),
-                                      torch.where(seen, -self.clip, -math.inf).to(dtype),
-                                      torch.where(seen, self.clip, math.inf).to(dtype))
+                self._frozen_value = self._affine(dtype)
             self._frozen_key, self._frozen_buffers = key, buffers  # (the buffers kept alive: their ids stay theirs)
         return self._frozen_value

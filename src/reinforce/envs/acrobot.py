@@ -14,7 +14,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 
-from reinforce.envs.torch_env import TorchVectorEnv
+from reinforce.envs.torch_env import TorchVectorEnv, constant
 
 __all__ = ["acrobot_step", "acrobot_obs", "TorchAcrobotV1"]
 
@@ -45,9 +45,8 @@ _TWO_PI = 2 * math.pi
 @functools.lru_cache(maxsize=None)
 def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
     """The dynamics' constant tensors on one dtype and device (made once: `_dsdt` runs 4 times a step)."""
-    def t(values):  # a normal tensor even when first made inside inference mode: autograd may save it
-        with torch.inference_mode(False):
-            return torch.tensor(values, dtype=dtype, device=device)
+    def t(values):
+        return constant(values, dtype, device)
     # [θ1, θ2] @ angle_map + angle_offset = [θ2, θ1 + θ2 - π/2, θ1 - π/2, θ2 - π/2]; their cosines are
     # cos θ2, the two gravity terms' cosines (as gymnasium writes them) and sin θ2, times trig_scale:
     # [cos θ2, phi2, (m1 lc1 + m2 l1) g cos(θ1 - π/2), h sin θ2]

@@ -15,7 +15,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-from reinforce.envs.torch_env import TorchVectorEnv
+from reinforce.envs.torch_env import TorchVectorEnv, constant
 
 __all__ = ["CartPoleParams", "CARTPOLE_PARAMS", "cartpole_step", "TorchCartPoleV1", "TorchCartPoleV0"]
 
@@ -75,7 +75,7 @@ def _constants(p: CartPoleParams, dtype: torch.dtype, device: torch.device) -> d
     the same roundings of the same products, so the states are bit-identical."""
     values = {"total_mass": p.total_mass, "neg_mp_l_over_tm": -p.masspole * p.length / p.total_mass,
               "four_thirds_l": 4.0 / 3.0 * p.length, "gravity": p.gravity}
-    return {k: torch.tensor(v, dtype=dtype, device=device) for k, v in values.items()}
+    return {k: constant(v, dtype, device) for k, v in values.items()}
 
 
 class TorchCartPoleV1(TorchVectorEnv):

@@ -36,7 +36,14 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-__all__ = ["ENV_DEFAULT", "TorchVectorEnv"]
+__all__ = ["ENV_DEFAULT", "TorchVectorEnv", "constant"]
+
+
+def constant(values: Any, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:
+    """A constant tensor for a physics function's cache (made once per dtype and device): a normal tensor even
+    when first asked for inside the rollout's inference mode, where autograd could not save an inference one."""
+    with torch.inference_mode(False):
+        return torch.tensor(values, dtype=dtype, device=device)
 
 
 class _EnvDefault:
