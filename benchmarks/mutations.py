@@ -77,8 +77,8 @@ BUGS = [
         "return bootstrapped_returns(batch.rewards, batch.terminated, batch.truncated, gamma, final_TE)",
         AGENT, "with a value baseline, the rollout end is cut instead of bootstrapped with gamma*V(s_T)"),
     Bug("bootstrap_from_reset_obs", "rollout.py",
-        'final_TE[t] = info.get("final_obs", next_obs_E)',
-        "final_TE[t] = next_obs_E",
+        'final_T[t].copy_(info.get("final_obs", next_obs_E))',
+        "final_T[t].copy_(next_obs_E)",
         ROLLOUT, "the kept final observation is the autoreset's first observation of the next episode"),
     Bug("gae_next_value_ignores_final_obs", "algorithm.py",
         "next_values_TE = torch.where(batch.dones, final_TE, torch.cat([values_TE[1:], last_E[None]]))",
@@ -108,9 +108,9 @@ BUGS = [
         'grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), float("inf"))',
         AGENT, "max_grad_norm ignored (the norm is still reported)"),
     Bug("clipped_action_stored", "rollout.py",
-        "                actions_TE[t] = action_E\n",
-        "                actions_TE[t] = action_E if isinstance(space, gym.spaces.Discrete) else "
-        "action_E.clamp(torch.as_tensor(space.low), torch.as_tensor(space.high))\n",
+        "                actions_T[t].copy_(action_E)\n",
+        "                actions_T[t].copy_(action_E if spec.kind != 'box' else action_E.clamp("
+        "torch.as_tensor(self.env.single_action_space.low), torch.as_tensor(self.env.single_action_space.high)))\n",
         ROLLOUT + LEARNING, "Box actions are stored (and scored) clipped to the bounds instead of as sampled"),
     # -- log-probabilities --------------------------------------------------------------------------
     Bug("gaussian_log_prob_mean_over_dims", "distributions.py",

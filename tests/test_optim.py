@@ -79,3 +79,41 @@ def test_a_loaded_checkpoint_keeps_the_optimizers_own_kernel_choice():
     b.load_state_dict(state)
     assert b.optimizer.param_groups[0]["fused"] is True and b.value_optimizer.param_groups[0]["fused"] is True
     assert b.optimizer.state_dict()["state"][0]["step"] == 1  # the state itself did load
+
+
+def test_the_lean_fused_step_is_torchs_fused_adam_bit_for_bit():
+    """FastAdam's own fused CPU step (after the first) equals torch.optim.Adam(fused=True) exactly, through lr and
+    weight-decay changes, maximize and two param groups; what it cannot take goes torch's way."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)), None
+    b = copy.deepcopy(a)
+
+    def groups(net):
+        return [{"params": net[0].parameters()}, {"params": net[2].parameters(), "lr": 0.02}]
+
+    ours, theirs = FastAdam(groups(a), lr=0.01, fused=True), torch.optim.Adam(groups(b), lr=0.01, fused=True)
+    lean_steps = 0
+    for step in range(12):
+        if step == 4:
+            for opt in (ours, theirs):
+                opt.param_groups[0]["lr"], opt.param_groups[1]["weight_decay"] = 0.003, 0.1
+        if step == 8:
+            for opt in (ours, theirs):
+                opt.param_groups[0]["maximize"] = True
+        x = torch.randn(16, 5)
+        lean_steps += bool(ours._lean_groups())
+        for net, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    assert lean_steps == 11  # every step after the first, which makes the moments
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    for s, t in zip(ours.state.values(), theirs.state.values()):
+        assert all(torch.equal(s[k], t[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    a[2].bias.grad = None  # a parameter without a gradient: torch's path, which skips it
+    assert ours._lean_groups() == []
+    ours.param_groups[0]["lr"] = torch.tensor(0.01)  # a tensor lr (a graphed run's): torch's path too
+    a[2].bias.grad = torch.ones(1)
+    assert ours._lean_groups() == []
+    assert FastAdam(a.parameters(), lr=0.01)._lean_groups() == []  # not fused, and no moments yet

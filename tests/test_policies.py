@@ -209,3 +209,30 @@ def test_state_dependent_std_survives_save_and_load(tmp_path):
     obs = torch.randn(5, 3)
     for got, want in zip(again.policy.mean_and_log_std(obs), policy.mean_and_log_std(obs)):
         torch.testing.assert_close(got, want)
+
+
+def test_mlp_forward_as_functions_equals_the_modules_and_keeps_hooks():
+    """MLP.forward calls its layers as functions: the same numbers and gradients as nn.Sequential's module
+    calls (small and large batches, tanh / relu / elu), and a layer with a hook is still called as a module."""
+    from reinforce.policy_base import MLP, mlp
+
+    torch.manual_seed(0)
+    for activation in ("tanh", "relu", "elu"):
+        net = mlp(3, 2, (16, 16), activation)
+        assert isinstance(net, MLP)
+        plain = torch.nn.Sequential(*net)  # the same layer objects, called as modules
+        for rows in (7, 300):
+            x = torch.randn(rows, 3, requires_grad=True)
+            ours, theirs = net(x), plain(x)
+            assert torch.equal(ours, theirs)
+            g_ours = torch.autograd.grad(ours.square().sum(), [x, *net.parameters()])
+            g_theirs = torch.autograd.grad(theirs.square().sum(), [x, *net.parameters()])
+            assert all(torch.equal(a, b) for a, b in zip(g_ours, g_theirs))
+    seen = []
+    handle = net[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    net(torch.randn(5, 3))
+    handle.remove()
+    assert seen == [torch.Size([5, 16])]
+    traced = torch.jit.trace(net, torch.randn(4, 3))  # tracing goes through the modules
+    x = torch.randn(6, 3)
+    assert torch.equal(traced(x), net(x))

@@ -44,6 +44,11 @@ class FastAdam(torch.optim.Adam):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # torch.optim.Adam.step, minus the compiler's graph break
+        lean = self._lean_groups() if closure is None else []
+        for group in lean:
+            self._fused_cpu_step(group)
+        if lean:
+            return None
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -61,6 +66,39 @@ class FastAdam(torch.optim.Adam):
                 found_inf=getattr(self, "found_inf", None), decoupled_weight_decay=group["decoupled_weight_decay"],
             )
         return loss
+
+
+    def _lean_groups(self) -> list[dict[str, Any]]:
+        """The param groups if every one can take `_fused_cpu_step`, else [] (then `step` goes torch's way).
+
+        That is the state torch's own Adam reaches after its first step on CPU with `fused=True` (what
+        make_adam makes): every parameter has a gradient and its moments, one dtype, float lr, and none of
+        amsgrad, capturable, differentiable, decoupled weight decay or a gradient scaler."""
+        if getattr(self, "grad_scale", None) is not None or getattr(self, "found_inf", None) is not None:
+            return []
+        for group in self.param_groups:
+            if (not group["fused"] or group["amsgrad"] or group["capturable"] or group["differentiable"]
+                    or group["decoupled_weight_decay"] or isinstance(group["lr"], torch.Tensor)):
+                return []
+            params = group["params"]
+            if any(p.grad is None or p.grad.is_sparse or not p.is_cpu or p.dtype != params[0].dtype
+                   or "exp_avg" not in self.state.get(p, ()) for p in params):
+                return []
+        return self.param_groups
+
+    def _fused_cpu_step(self, group: dict[str, Any]) -> None:
+        """torch's `_fused_adam` for one CPU group, minus its grouping by device and dtype (one of each
+        here): the same two kernels, the same numbers bit for bit (tests/test_optim.py), in 13 µs for a
+        32-32 MLP where torch's path takes 45 (six steps an epoch in pendulum-fast)."""
+        params = group["params"]
+        states = [self.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                           [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
+                           beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=group["maximize"], grad_scale=None, found_inf=None)
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:

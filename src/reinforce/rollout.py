@@ -212,6 +212,11 @@ class RolloutCollector:
 
         # Buffers above are normal tensors (autograd may read them later); the loop itself runs in
         # inference mode, which skips version counting on every temporary.
+        # Row views made once: `view_T[t].copy_(x)` costs half of `buffer_TE[t] = x` at tens of envs
+        obs_T, actions_T, rewards_T = obs_TE.unbind(0), actions_TE.unbind(0), rewards_TE.unbind(0)
+        terminated_T, truncated_T = terminated_TE.unbind(0), truncated_TE.unbind(0)
+        ret_T, len_T = ret_TE.unbind(0), len_TE.unbind(0)
+        final_T = None if final_TE is None else final_TE.unbind(0)
         with torch.inference_mode():
             if not obs_E.is_inference():  # fresh from reset: as an inference tensor like every later obs, so a
                 obs_E = obs_E.clone()  # compiled sample (reinforce.hotpath) keeps one graph, not one per kind
@@ -239,21 +244,19 @@ class RolloutCollector:
                 except Exception as err:  # the env's own code failed: say so in one line, where and how
                     name = getattr(getattr(self.env, "spec", None), "id", None) or type(self.env).__name__
                     raise EnvStepError(f"{name}'s step raised {type(err).__name__} at rollout step {t}: {err}") from err
-                obs_TE[t] = obs_E
-                actions_TE[t] = action_E
-                rewards_TE[t] = reward_E
-                terminated_TE[t] = term_E
-                truncated_TE[t] = trunc_E
+                obs_T[t].copy_(obs_E)
+                actions_T[t].copy_(action_E)
+                rewards_T[t].copy_(reward_E)
+                terminated_T[t].copy_(term_E)
+                truncated_T[t].copy_(trunc_E)
                 done_E = term_E | trunc_E
                 fresh_E = done_E  # (read by the autoregressive branch only) s_{t+1} starts an episode
-                self.running_return_E += reward_E
-                self.running_length_E += 1
-                ret_TE[t] = self.running_return_E
-                len_TE[t] = self.running_length_E
+                ret_T[t].copy_(self.running_return_E.add_(reward_E))
+                len_T[t].copy_(self.running_length_E.add_(1))
                 self.running_return_E.masked_fill_(done_E, 0.0)
                 self.running_length_E.masked_fill_(done_E, 0)
-                if final_TE is not None:
-                    final_TE[t] = info.get("final_obs", next_obs_E)
+                if final_T is not None:
+                    final_T[t].copy_(info.get("final_obs", next_obs_E))
                 obs_E = next_obs_E
                 next_mask_E = info.get("action_mask")
                 # a step without masks after some: every action allowed
