@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -175,3 +177,19 @@ def test_compiled_benchmark_runs_both_modes_side_by_side(tmp_path):
         assert len(row["compiled"]["epochs_steps_per_s"]) == 3 and row["compiled"]["steps_per_epoch"] == 64 * 8
         assert row["compiled_over_eager"] == row["compiled"]["steps_per_s"] / row["eager"]["steps_per_s"]
     assert result["table"].splitlines()[2].startswith("| cartpole | 64 |")
+
+
+def test_envpool_gaps_times_the_pool_with_a_busy_caller(tmp_path):
+    pytest.importorskip("envpool")  # the envpool extra (CI installs it)
+    out = tmp_path / "gaps.json"
+    result = run_script("envpool_gaps.py", "--envs", "Hopper-v5:2", "--gaps-us", "0", "2000", "--seconds", "0.1",
+                        "--rounds", "1", "--pinned", "--out", str(out))
+    assert json.loads(out.read_text()) == result
+    rates = result["envs"]["Hopper-v5"]["rates"]
+    assert set(rates) == {"default", "1_thread", "pinned"}
+    for by_gap in rates.values():
+        assert set(by_gap) == {"0us", "2000us"}
+        for row in by_gap.values():  # the loop's time includes the pool's, so its rate is never higher
+            assert 0 < row["loop"] <= row["pool"]
+        # each step of 2 envs is followed by 2 ms of busy work: at most 1,000 env steps a second overall
+        assert by_gap["2000us"]["loop"] <= 1000
