@@ -236,3 +236,35 @@ def test_mlp_forward_as_functions_equals_the_modules_and_keeps_hooks():
     traced = torch.jit.trace(net, torch.randn(4, 3))  # tracing goes through the modules
     x = torch.randn(6, 3)
     assert torch.equal(traced(x), net(x))
+
+
+@pytest.mark.parametrize("features, outputs", [(4, 2), (6, 3), (64, 6)])
+def test_linear_takes_a_long_narrow_batch_as_w_times_x_transposed(features, outputs):
+    """From WIDE_BATCH_ROWS rows a 2-8 output layer is computed as (W xᵀ)ᵀ: F.linear's numbers and gradients to
+    float rounding; the bias is added before the transpose (autograd records no CopySlices, whose backward
+    copied the whole (rows, outputs) gradient through a transposed layout); below it, F.linear bit for bit."""
+    from reinforce.policy_base import WIDE_BATCH_ROWS, linear
+
+    torch.manual_seed(0)
+    weight = torch.randn(outputs, features, requires_grad=True)
+    bias = torch.randn(outputs, requires_grad=True)
+    for rows in (WIDE_BATCH_ROWS - 1, WIDE_BATCH_ROWS):
+        x = torch.randn(rows, features, requires_grad=True)
+        ours, theirs = linear(x, weight, bias), torch.nn.functional.linear(x, weight, bias)
+        assert ours.shape == theirs.shape == (rows, outputs)
+        upstream = torch.randn(rows, outputs)
+        g_ours = torch.autograd.grad(ours, [x, weight, bias], upstream)
+        g_theirs = torch.autograd.grad(theirs, [x, weight, bias], upstream)
+        if rows < WIDE_BATCH_ROWS:
+            assert torch.equal(ours, theirs) and all(torch.equal(a, b) for a, b in zip(g_ours, g_theirs))
+            continue
+        assert ours.stride() == (1, rows)  # the transposed view of the (outputs, rows) product
+        graph, todo = set(), [ours.grad_fn]
+        while todo:  # every node of the backward graph, by type name
+            node = todo.pop()
+            graph.add(type(node).__name__)
+            todo += [n for n, _ in node.next_functions if n is not None]
+        assert "CopySlices" not in graph
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * features)
+        for a, b in zip(g_ours, g_theirs):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * features)
