@@ -221,7 +221,7 @@ def test_mlp_forward_as_functions_equals_the_modules_and_keeps_hooks():
         net = mlp(3, 2, (16, 16), activation)
         assert isinstance(net, MLP)
         plain = torch.nn.Sequential(*net)  # the same layer objects, called as modules
-        for rows in (7, 300):
+        for rows in (7, 300):  # (the activations run in place on each Linear's output: same values, same grads)
             x = torch.randn(rows, 3, requires_grad=True)
             ours, theirs = net(x), plain(x)
             assert torch.equal(ours, theirs)
@@ -236,6 +236,16 @@ def test_mlp_forward_as_functions_equals_the_modules_and_keeps_hooks():
     traced = torch.jit.trace(net, torch.randn(4, 3))  # tracing goes through the modules
     x = torch.randn(6, 3)
     assert torch.equal(traced(x), net(x))
+
+
+def backward_nodes(tensor: torch.Tensor) -> set[str]:
+    """The type names of every node in `tensor`'s backward graph."""
+    names, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        names.add(type(node).__name__)
+        todo += [n for n, _ in node.next_functions if n is not None]
+    return names
 
 
 @pytest.mark.parametrize("features, outputs", [(4, 2), (6, 3), (64, 6)])
@@ -259,12 +269,45 @@ def test_linear_takes_a_long_narrow_batch_as_w_times_x_transposed(features, outp
             assert torch.equal(ours, theirs) and all(torch.equal(a, b) for a, b in zip(g_ours, g_theirs))
             continue
         assert ours.stride() == (1, rows)  # the transposed view of the (outputs, rows) product
-        graph, todo = set(), [ours.grad_fn]
-        while todo:  # every node of the backward graph, by type name
-            node = todo.pop()
-            graph.add(type(node).__name__)
-            todo += [n for n, _ in node.next_functions if n is not None]
-        assert "CopySlices" not in graph
+        assert "CopySlices" not in backward_nodes(ours)
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * features)
         for a, b in zip(g_ours, g_theirs):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * features)
+
+
+@pytest.mark.parametrize("rows", [300, 20_000])
+def test_linear_multiplies_a_first_layer_by_a_row_major_copy_of_the_weight(rows):
+    """A layer with few inputs and many outputs (5 → 64) multiplies by Wᵀ made contiguous, so that autograd takes
+    its weight gradient as (xᵀ g)ᵀ: F.linear's numbers and gradients to float rounding; other shapes do not."""
+    from reinforce.policy_base import linear, narrow_to_wide
+
+    assert narrow_to_wide(5, 64) and narrow_to_wide(16, 16)
+    assert not narrow_to_wide(64, 64) and not narrow_to_wide(5, 8) and not narrow_to_wide(17, 64)
+    torch.manual_seed(0)
+    weight, bias = torch.randn(64, 5, requires_grad=True), torch.randn(64, requires_grad=True)
+    x = torch.randn(rows, 5)
+    ours, theirs = linear(x, weight, bias), torch.nn.functional.linear(x, weight, bias)
+    assert "CloneBackward0" in backward_nodes(ours)  # the contiguous copy of Wᵀ
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn(rows, 64)
+    for a, b in zip(torch.autograd.grad(ours, [weight, bias], upstream),
+                    torch.autograd.grad(theirs, [weight, bias], upstream)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+
+
+@pytest.mark.parametrize("hidden", [(8,), (16, 16)])
+def test_mlp_in_place_activations_at_a_large_batch_equal_the_modules(hidden):
+    """At WIDE_BATCH_ROWS rows a hidden layer of ≤ 8 units gives a transposed view (left out of place) and a wider
+    one a fresh tensor (activated in place): both give nn.Sequential's numbers and gradients bit for bit."""
+    from reinforce.policy_base import WIDE_BATCH_ROWS, mlp
+
+    torch.manual_seed(0)
+    net = mlp(3, 2, hidden, "relu")
+    plain = torch.nn.Sequential(*net)
+    x = torch.randn(WIDE_BATCH_ROWS, 3, requires_grad=True)
+    ours, theirs = net(x), plain(x)
+    assert torch.equal(ours, theirs)
+    assert "CopySlices" not in backward_nodes(ours)
+    g_ours = torch.autograd.grad(ours.square().sum(), [x, *net.parameters()])
+    g_theirs = torch.autograd.grad(theirs.square().sum(), [x, *net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(g_ours, g_theirs))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reinforce.policy_base import narrow_to_wide
+
 __all__ = ["plain_tanh_layers", "mse_and_grads"]
 
 
@@ -47,7 +49,8 @@ def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: 
         acts = [inputs_MD]  # each layer's input
         h = inputs_MD
         for i, layer in enumerate(linears):
-            h = torch.mm(h, layer.weight.t()).add_(layer.bias)  # mm + add: see policy_base.Linear
+            weight_t = layer.weight.t()  # (in, out); a row-major copy for a first layer, see policy_base.linear
+            h = torch.mm(h, weight_t.contiguous() if narrow_to_wide(*weight_t.shape) else weight_t).add_(layer.bias)
             if i < len(linears) - 1:
                 h = h.tanh_()
                 acts.append(h)
@@ -58,7 +61,9 @@ def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: 
         grad = err_N.mul_(2.0 / (n * copies)).expand(copies, n).reshape(rows, 1)
         for i in range(len(linears) - 1, -1, -1):
             layer, a = linears[i], acts[i]
-            layer.weight.grad = grad.t().mm(a)
+            # few inputs, many outputs (the first layer): the long sum inner, as policy_base.linear's backward
+            layer.weight.grad = a.t().mm(grad).t().contiguous() if narrow_to_wide(a.shape[1], grad.shape[1]) \
+                else grad.t().mm(a)
             layer.bias.grad = grad.sum(0)
             if i:  # through the layer, then tanh' = 1 − h² (h = a, this layer's input): aten's one fused pass
                 grad = torch.ops.aten.tanh_backward(grad.mm(layer.weight), a)
