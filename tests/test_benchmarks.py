@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,3 +194,27 @@ def test_envpool_gaps_times_the_pool_with_a_busy_caller(tmp_path):
             assert 0 < row["loop"] <= row["pool"]
         # each step of 2 envs is followed by 2 ms of busy work: at most 1,000 env steps a second overall
         assert by_gap["2000us"]["loop"] <= 1000
+
+
+def test_cpu_layouts_toggles_the_layouts_it_compares(tmp_path):
+    out = tmp_path / "layouts.json"
+    result = run_script("cpu_layouts.py", "--cases", "swingup:64", "cartpole:64", "--rounds", "2", "--epoch-size", "256",
+                        "--out", str(out))
+    assert json.loads(out.read_text()) == result
+    assert [(r["env"], r["num_envs"], r["steps"]) for r in result["rows"]] == [("swingup", 64, 4), ("cartpole", 64, 4)]
+    for row in result["rows"]:
+        assert row["on_over_off"] == row["on_steps_per_s"] / row["off_steps_per_s"]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import cpu_layouts
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from reinforce.policy_base import linear
+
+    x, weight, bias = torch.randn(20_000, 4), torch.randn(2, 4), torch.randn(2)
+    try:
+        cpu_layouts.switch(False)  # off: the plain row-major product
+        assert linear(x, weight, bias).is_contiguous()
+    finally:
+        cpu_layouts.switch(True)
+    assert linear(x, weight, bias).stride() == (1, 20_000)  # on: (W xᵀ)ᵀ

@@ -1,0 +1,82 @@
+"""Whole-training env steps/s with the CPU product layouts and in-place activations on and off, side by side.
+
+Stop 34's three changes in `reinforce.policy_base` (a long, narrow product as (W xᵀ)ᵀ; a first layer times a
+row-major copy of Wᵀ; tanh / relu in place in MLP.forward) are switched by module constants, so one process
+can take turns epoch by epoch: off, on, on, off, ... on the same agent, which a noisy machine hits alike. The
+agent keeps learning across the turns (the off and on epochs are not the same batches). Prints JSON.
+
+    python benchmarks/cpu_layouts.py --cases swingup:4096 swingup:65536 cartpole:16384 cartpole:65536 \\
+        --threads 1 2 --rounds 6 --out docs/cpu_layouts.json
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import emit_json  # noqa: E402
+from throughput import ENVS, epoch_size, steps_for  # noqa: E402
+
+import reinforce.policy_base as layouts  # noqa: E402
+from reinforce.config import Config  # noqa: E402
+from reinforce.run.build import build  # noqa: E402
+
+ON = {"WIDE_BATCH_ROWS": layouts.WIDE_BATCH_ROWS, "NARROW_INPUTS": layouts.NARROW_INPUTS,
+      "IN_PLACE_ACTIVATIONS": layouts.IN_PLACE_ACTIVATIONS}
+OFF = {"WIDE_BATCH_ROWS": 2**62, "NARROW_INPUTS": 0, "IN_PLACE_ACTIVATIONS": False}
+
+
+def switch(on: bool) -> None:
+    for name, value in (ON if on else OFF).items():
+        setattr(layouts, name, value)
+
+
+def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None) -> dict:
+    """Median steps/s of the epochs with the changes off and on, taking turns, for the throughput grid's `env`."""
+    torch.set_num_threads(threads)
+    steps = steps_for(num_envs, size or epoch_size(env, "native", quick=False))
+    cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=2 * rounds + 1, seed=0,
+                 backend="native", num_threads=threads)
+    vec, _, agent = build(cfg)
+    try:
+        switch(True)
+        agent.learn(1)  # warm-up
+        seconds: dict[str, list[float]] = {"off": [], "on": []}
+        for r in range(rounds):
+            for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                switch(mode == "on")
+                started = time.perf_counter()
+                agent.step(agent.collect())
+                seconds[mode].append(time.perf_counter() - started)
+    finally:
+        switch(True)
+        vec.close()
+    rate = {mode: steps * num_envs / statistics.median(s) for mode, s in seconds.items()}
+    return {"env": env, "num_envs": num_envs, "steps": steps, "threads": threads,
+            "off_steps_per_s": rate["off"], "on_steps_per_s": rate["on"], "on_over_off": rate["on"] / rate["off"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", nargs="+", default=["swingup:4096", "swingup:65536", "cartpole:16384", "cartpole:65536"],
+                   help="ENV:NUM_ENVS, ENV one of " + ", ".join(ENVS))
+    p.add_argument("--threads", nargs="+", type=int, default=[2])
+    p.add_argument("--rounds", type=int, default=6, help="epochs per mode, taking turns")
+    p.add_argument("--epoch-size", type=int, default=None, help="env steps an epoch (default: throughput.py's)")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    rows = []
+    for item in args.cases:
+        env, num_envs = item.rsplit(":", 1)
+        for threads in args.threads:
+            rows.append(case(env, int(num_envs), threads, args.rounds, args.epoch_size))
+    emit_json({"benchmark": "cpu_layouts", "rounds": args.rounds, "rows": rows}, args.out)
+
+
+if __name__ == "__main__":
+    main()
