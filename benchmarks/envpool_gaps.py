@@ -33,13 +33,14 @@ def busy(seconds: float) -> None:
 def rate(env_id: str, num_envs: int, gap_us: float, seconds: float, threads: int, pinned: bool, seed: int = 0) -> dict:
     """Steps/s of one pool with `gap_us` of busy work after each step: {"pool": inside step, "loop": overall}."""
     import envpool  # noqa: PLC0415  (optional extra)
+    from native_envs import random_actions  # noqa: PLC0415  (benchmarks/native_envs.py: imports torch)
 
     kwargs = {"thread_affinity_offset": 0} if pinned else {}
     pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, num_threads=threads, **kwargs)
     pool.reset()
-    rng = np.random.default_rng(seed)
-    low, high = pool.action_space.low, pool.action_space.high
-    actions = [rng.uniform(low, high, size=(num_envs, *pool.action_space.shape)).astype(np.float32) for _ in range(64)]
+    actions = random_actions(pool.action_space, 64, num_envs, np.random.default_rng(seed))
+    if hasattr(pool.action_space, "n"):  # EnvPool takes int32 for Discrete
+        actions = [a.astype(np.int32) for a in actions]
     ids = np.arange(num_envs, dtype=np.int32)
     inside, n = 0.0, 0
     start = time.perf_counter()

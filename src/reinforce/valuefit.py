@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reinforce.policy_base import narrow_to_wide
+from reinforce.policy_base import linear, narrow_to_wide
 
 __all__ = ["plain_tanh_layers", "mse_and_grads"]
 
@@ -49,8 +49,7 @@ def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: 
         acts = [inputs_MD]  # each layer's input
         h = inputs_MD
         for i, layer in enumerate(linears):
-            weight_t = layer.weight.t()  # (in, out); a row-major copy for a first layer, see policy_base.linear
-            h = torch.mm(h, weight_t.contiguous() if narrow_to_wide(*weight_t.shape) else weight_t).add_(layer.bias)
+            h = linear(h, layer.weight, layer.bias)  # laid out for the layer's shape, as the policy's layers
             if i < len(linears) - 1:
                 h = h.tanh_()
                 acts.append(h)
