@@ -1,12 +1,17 @@
-"""Whole-training env steps/s with the CPU product layouts and in-place activations on and off, side by side.
+"""Whole-training env steps/s with a CPU change of `reinforce.policy_base` off and on, side by side.
 
-Stop 34's three changes in `reinforce.policy_base` (a long, narrow product as (W xᵀ)ᵀ; a first layer times a
-row-major copy of Wᵀ; tanh / relu in place in MLP.forward) are switched by module constants, so one process
-can take turns epoch by epoch: off, on, on, off, ... on the same agent, which a noisy machine hits alike. The
-agent keeps learning across the turns (the off and on epochs are not the same batches). Prints JSON.
+Each change is switched by module constants, so one process can take turns epoch by epoch: off, on, on, off,
+... on the same agent, which a noisy machine hits alike. The agent keeps learning across the turns (the off and
+on epochs are not the same batches). Prints JSON. The changes (`--change`):
+
+- `layouts` (stop 34): a long, narrow product as (W xᵀ)ᵀ; a first layer times a row-major copy of Wᵀ; tanh /
+  relu in place in MLP.forward;
+- `slices` (stop 35): the update's forward and backward in slices of rows that stay in cache.
 
     python benchmarks/cpu_layouts.py --cases swingup:4096 swingup:65536 cartpole:16384 cartpole:65536 \\
         --threads 1 2 --rounds 6 --out docs/cpu_layouts.json
+    python benchmarks/cpu_layouts.py --change slices --cases swingup:4096 swingup:65536 cartpole:16384 \\
+        cartpole:65536 --threads 1 2 --rounds 6 --out docs/cpu_slices.json
 """
 from __future__ import annotations
 
@@ -26,17 +31,21 @@ import reinforce.policy_base as layouts  # noqa: E402
 from reinforce.config import Config  # noqa: E402
 from reinforce.run.build import build  # noqa: E402
 
-ON = {"WIDE_BATCH_ROWS": layouts.WIDE_BATCH_ROWS, "NARROW_INPUTS": layouts.NARROW_INPUTS,
-      "IN_PLACE_ACTIVATIONS": layouts.IN_PLACE_ACTIVATIONS}
-OFF = {"WIDE_BATCH_ROWS": 2**62, "NARROW_INPUTS": 0, "IN_PLACE_ACTIVATIONS": False}
+# change -> (its constants as landed, its constants switched off)
+CHANGES = {
+    "layouts": ({"WIDE_BATCH_ROWS": layouts.WIDE_BATCH_ROWS, "NARROW_INPUTS": layouts.NARROW_INPUTS,
+                 "IN_PLACE_ACTIVATIONS": layouts.IN_PLACE_ACTIVATIONS},
+                {"WIDE_BATCH_ROWS": 2**62, "NARROW_INPUTS": 0, "IN_PLACE_ACTIVATIONS": False}),
+    "slices": ({"SLICE_FLOATS": layouts.SLICE_FLOATS}, {"SLICE_FLOATS": 0}),
+}
 
 
-def switch(on: bool) -> None:
-    for name, value in (ON if on else OFF).items():
+def switch(change: str, on: bool) -> None:
+    for name, value in CHANGES[change][0 if on else 1].items():
         setattr(layouts, name, value)
 
 
-def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None) -> dict:
+def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None, change: str = "layouts") -> dict:
     """Median steps/s of the epochs with the changes off and on, taking turns, for the throughput grid's `env`."""
     torch.set_num_threads(threads)
     steps = steps_for(num_envs, size or epoch_size(env, "native", quick=False))
@@ -44,25 +53,26 @@ def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None) -
                  backend="native", num_threads=threads)
     vec, _, agent = build(cfg)
     try:
-        switch(True)
+        switch(change, True)
         agent.learn(1)  # warm-up
         seconds: dict[str, list[float]] = {"off": [], "on": []}
         for r in range(rounds):
             for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                switch(mode == "on")
+                switch(change, mode == "on")
                 started = time.perf_counter()
                 agent.step(agent.collect())
                 seconds[mode].append(time.perf_counter() - started)
     finally:
-        switch(True)
+        switch(change, True)
         vec.close()
     rate = {mode: steps * num_envs / statistics.median(s) for mode, s in seconds.items()}
-    return {"env": env, "num_envs": num_envs, "steps": steps, "threads": threads,
+    return {"change": change, "env": env, "num_envs": num_envs, "steps": steps, "threads": threads,
             "off_steps_per_s": rate["off"], "on_steps_per_s": rate["on"], "on_over_off": rate["on"] / rate["off"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--change", choices=sorted(CHANGES), default="layouts")
     p.add_argument("--cases", nargs="+", default=["swingup:4096", "swingup:65536", "cartpole:16384", "cartpole:65536"],
                    help="ENV:NUM_ENVS, ENV one of " + ", ".join(ENVS))
     p.add_argument("--threads", nargs="+", type=int, default=[2])
@@ -74,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     for item in args.cases:
         env, num_envs = item.rsplit(":", 1)
         for threads in args.threads:
-            rows.append(case(env, int(num_envs), threads, args.rounds, args.epoch_size))
-    emit_json({"benchmark": "cpu_layouts", "rounds": args.rounds, "rows": rows}, args.out)
+            rows.append(case(env, int(num_envs), threads, args.rounds, args.epoch_size, args.change))
+    emit_json({"benchmark": "cpu_layouts", "change": args.change, "rounds": args.rounds, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -98,9 +98,9 @@ BUGS = [
         "    others = job_sum / (T * job_envs) + 0 * per_env_E",
         AGENT, "the mean baseline includes the env's own returns (biased by O(1/N))"),
     Bug("baseline_value_after_fit", "algorithm.py",
-        "        batch = self.with_targets(batch)\n        loss, entropy = self._loss_and_entropy(batch)",
+        "        batch = self.with_targets(batch)\n        loss, entropy = self._loss_with_grads(batch) if backward else self._loss_and_entropy(batch)",
         "        if self.value_fn is not None:\n            self.fit_value(self.with_targets(batch))\n"
-        "        batch = self.with_targets(batch)\n        loss, entropy = self._loss_and_entropy(batch)",
+        "        batch = self.with_targets(batch)\n        loss, entropy = self._loss_with_grads(batch) if backward else self._loss_and_entropy(batch)",
         AGENT, "V is fitted on the batch before its weights are computed (the baseline sees the batch's actions)"),
     # -- clipping -----------------------------------------------------------------------------------
     Bug("clip_ignored", "algorithm.py",

@@ -194,3 +194,40 @@ def test_correlated_noise_fades_linearly_over_its_decay_steps():
 
     gains = readings_while_fading(reinforce.DiagonalGaussianPolicy(2, 1, hidden_sizes=(), noise_steps=5.0), gain)
     assert gains == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("case", ["swingup_mlp_noise_entropy", "cartpole_linear"])
+def test_update_in_row_slices_gives_the_whole_batchs_loss_and_gradient(sliced_vs_whole, case):
+    """On CPU a long batch's loss goes forward and backward in slices of rows that stay in cache: the same loss,
+    entropy and gradient as the whole batch at once, to float32 rounding of sums over 8,192 rows."""
+    if case == "cartpole_linear":
+        cfg = reinforce.Config(env_id="CartPole-v1", num_envs=128, steps_per_rollout=64, backend="native", seed=0)
+    else:  # an entropy bonus in the loss and the correlated noise the rollout drew: both sliced alongside
+        cfg = reinforce.Config(env_id="reinforce/CartPoleSwingUp-v0", hidden_sizes=(64, 64), num_envs=128,
+                               steps_per_rollout=64, backend="native", seed=0, entropy_coef=0.01,
+                               correlated_noise_steps=4.0)
+    from reinforce.run.build import build
+
+    env, _, agent = build(cfg)
+    (loss, entropy, grad), (whole_loss, whole_entropy, whole_grad), slices = sliced_vs_whole(agent, rows=1024)
+    assert slices == 8  # 128 envs x 64 steps in slices of 1,024 rows
+    assert not torch.equal(grad, whole_grad)  # summed in another order: not the same bits, so the slices ran
+    torch.testing.assert_close(loss, whole_loss, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(entropy, whole_entropy, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grad, whole_grad, rtol=1e-4, atol=1e-6)
+    env.close()
+
+
+def test_slices_hold_2_mb_of_the_widest_activation_and_a_short_batch_is_not_sliced():
+    from reinforce.policy_base import mlp, rows_per_slice
+
+    assert rows_per_slice(mlp(5, 1, (64, 64)), 5) == 8192  # 2 MB of the widest activation
+    assert rows_per_slice(mlp(4, 2), 4) == 2**19 // 4  # a linear policy: its 4 inputs are the widest
+    assert rows_per_slice(mlp(4, 2, (2**20,)), 4) == 1024  # never below 1,024 rows
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0, backend="native")
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=8)
+    calls = []
+    original = agent._loss_and_entropy
+    agent._loss_and_entropy = lambda part: calls.append(part) or original(part)
+    agent.update(agent.collect())
+    assert len(calls) == 1 and calls[0].obs.shape[:2] == (8, 4)  # 32 rows: one pass over the whole batch

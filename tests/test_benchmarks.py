@@ -209,12 +209,27 @@ def test_cpu_layouts_toggles_the_layouts_it_compares(tmp_path):
         import cpu_layouts
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    from reinforce.policy_base import linear
+    from reinforce.policy_base import linear, mlp, rows_per_slice
 
     x, weight, bias = torch.randn(20_000, 4), torch.randn(2, 4), torch.randn(2)
     try:
-        cpu_layouts.switch(False)  # off: the plain row-major product
+        cpu_layouts.switch("layouts", False)  # off: the plain row-major product
         assert linear(x, weight, bias).is_contiguous()
     finally:
-        cpu_layouts.switch(True)
+        cpu_layouts.switch("layouts", True)
     assert linear(x, weight, bias).stride() == (1, 20_000)  # on: (W xᵀ)ᵀ
+    net = mlp(4, 2, (64,))
+    try:
+        cpu_layouts.switch("slices", False)
+        assert rows_per_slice(net, 4) == 0  # off: the whole batch at once
+    finally:
+        cpu_layouts.switch("slices", True)
+    assert rows_per_slice(net, 4) == 2**19 // 64
+
+
+def test_cpu_layouts_times_the_update_in_slices(tmp_path):
+    # 16 steps of 2048 envs: 32,768 rows, four slices of the swing-up MLP's 8,192
+    result = run_script("cpu_layouts.py", "--change", "slices", "--cases", "swingup:2048", "--rounds", "2",
+                        "--epoch-size", "32768")
+    assert result["change"] == "slices" and [r["steps"] for r in result["rows"]] == [16]
+    assert result["rows"][0]["on_over_off"] > 0

@@ -290,3 +290,16 @@ def test_multi_discrete_masks_through_training_and_predict():
     action = agent.predict(np.ones(1, np.float32), deterministic=True, action_mask=MaskedMultiDiscrete.MASK)
     assert action.tolist() == [0, 2]
     env.close()
+
+
+def test_update_in_row_slices_keeps_each_rows_mask(sliced_vs_whole):
+    """The CPU update's slices of rows carry their own rows' masks: the same loss and gradient as the whole batch."""
+    env = reinforce.make_vec_env("tests/MaskedBandit-v0", num_envs=64, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, make_policy(env.single_observation_space, env.single_action_space),
+                                steps_per_rollout=64, entropy_coef=0.01)
+    (loss, entropy, grad), (whole_loss, whole_entropy, whole_grad), slices = sliced_vs_whole(agent, rows=1024)
+    assert slices == 4
+    torch.testing.assert_close(loss, whole_loss, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(entropy, whole_entropy, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grad, whole_grad, rtol=1e-4, atol=1e-6)
+    env.close()

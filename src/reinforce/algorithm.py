@@ -30,8 +30,9 @@ from reinforce import autoregressive as ar
 from reinforce.config import ReinforceOptions
 from reinforce.envs.vector import VecEnv
 from reinforce.hotpath import HotPath, log_prob_and_entropy
-from reinforce.metrics import Metrics, to_numbers
+from reinforce.metrics import Metrics, rollout_metrics, to_numbers
 from reinforce.policies import Policy
+from reinforce.policy_base import rows_per_slice
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
@@ -253,25 +254,44 @@ class PolicyGradient:
     def step(self, batch: Batch) -> dict[str, torch.Tensor | int]:
         """`update` with the metrics left as tensors on the device (one host sync: the loss check)."""
         self._apply_lr_schedule()
-        batch, loss, entropy = self.targets_and_loss(batch)
-        if not torch.isfinite(loss):
+        self.optimizer.zero_grad(set_to_none=True)
+        batch, loss, entropy = self.targets_and_loss(batch, backward=True)
+        if not torch.isfinite(loss):  # the gradients of a non-finite loss are never applied
             raise FloatingPointError(self._diagnose_nonfinite(batch, loss))
-        learned = self.descend(batch, loss)
+        learned = self.descend(batch)
         episodes = (batch.episode_returns.double().sum(), batch.episode_lengths.double().sum(),
                     batch.episode_returns.new_full((), batch.episode_returns.numel(), dtype=torch.float64))
         return self.finish_epoch(batch, episodes, {**learned, "train/loss": loss.detach(), "train/entropy": entropy.detach()})
 
-    def targets_and_loss(self, batch: Batch) -> tuple[Batch, torch.Tensor, torch.Tensor]:
-        """The batch with its weights (and value targets), the loss and the mean entropy: no host sync."""
+    def targets_and_loss(self, batch: Batch, backward: bool = False) -> tuple[Batch, torch.Tensor, torch.Tensor]:
+        """The batch with its weights (and value targets), the loss and the mean entropy: no host sync. With
+        `backward` the loss's gradients are added to the policy's `.grad` too and the loss comes back detached."""
         batch = self.with_targets(batch)
-        loss, entropy = self._loss_and_entropy(batch)
+        loss, entropy = self._loss_with_grads(batch) if backward else self._loss_and_entropy(batch)
         return batch, loss, entropy
 
-    def descend(self, batch: Batch, loss: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The policy step on `loss`, the value fit, the normaliser update (no host sync); returns the
-        gradient norm and the value loss as device tensors."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def _loss_with_grads(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and entropy (detached), backward done. On CPU a long batch of vector observations goes in slices
+        of rows that stay in cache (policy_base.rows_per_slice): the same sums, added in another order."""
+        vectors = self.device.type == "cpu" and batch.prev_obs is None and batch.obs.dim() == 3
+        rows = rows_per_slice(self.policy, batch.obs.shape[-1]) if vectors else 0
+        if not 0 < rows <= batch.weights.numel() // 2:
+            loss, entropy = self._loss_and_entropy(batch)
+            loss.backward()
+            return loss.detach(), entropy.detach()
+        loss = entropy = torch.zeros((), device=self.device)
+        for share, part in batch.row_slices(rows):
+            part_loss, part_entropy = self._loss_and_entropy(part)
+            (part_loss * share).backward()
+            loss, entropy = loss + part_loss.detach() * share, entropy + part_entropy.detach() * share
+        return loss, entropy
+
+    def descend(self, batch: Batch, loss: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The policy step on `loss` (None: its gradients are in `.grad` already), the value fit, the normaliser
+        update (no host sync); returns the gradient norm and the value loss as device tensors."""
+        if loss is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         self.reducer.average_gradients(self.policy.parameters(), "policy")
         max_norm = self.options.max_grad_norm if self.options.max_grad_norm is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
@@ -291,7 +311,9 @@ class PolicyGradient:
         metrics = {
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
-            **self._rollout_metrics(batch, episodes),
+            # episodes: this process's (return sum, length sum, count) of finished episodes, float64
+            **rollout_metrics(self.reducer.sum(torch.stack([*episodes, batch.rewards.double().sum(),
+                                                            batch.dones.double().sum()]))),
             "train/loss": self._job_mean(train["train/loss"]),
             "train/entropy": self._job_mean(train["train/entropy"]),
             "train/lr": torch.tensor(lr),
@@ -319,20 +341,6 @@ class PolicyGradient:
     def _job_mean(self, value: torch.Tensor) -> torch.Tensor:
         return self.reducer.sum(value.double()) / self.reducer.world_size
 
-    def _rollout_metrics(self, batch: Batch, episodes: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        """Episode statistics of the job's batch, from sums (episode means weighted by episode counts);
-        `episodes`: this process's (return sum, length sum, count) of finished episodes, float64."""
-        sums = self.reducer.sum(torch.stack([*episodes, batch.rewards.double().sum(), batch.dones.double().sum()]))
-        ret_sum, len_sum, episodes, reward_sum, dones = sums
-        nan = torch.full_like(episodes, float("nan"))
-        return {
-            "rollout/ep_return_mean": torch.where(episodes > 0, ret_sum / episodes.clamp_min(1), nan),
-            "rollout/ep_len_mean": torch.where(episodes > 0, len_sum / episodes.clamp_min(1), nan),
-            "rollout/episodes": episodes,
-            # The article's figure: all reward in the rollout over the number of episode ends.
-            "rollout/article_avg_reward": reward_sum / dones.clamp_min(1),
-        }
-
     def _diagnose_nonfinite(self, batch: Batch, loss: torch.Tensor) -> str:
         for name, tensor in (("observations", batch.obs), ("rewards", batch.rewards), ("final observations", batch.final_obs)):
             if tensor is not None and not torch.isfinite(tensor).all():
@@ -341,10 +349,7 @@ class PolicyGradient:
                     f"the env returned NaN or inf {name} at epoch {self.epoch} (rollout steps "
                     f"{rows[:5].tolist()}{'...' if len(rows) > 5 else ''}); nothing was learned from this batch"
                 )
-        return (
-            f"the loss became {loss.item()} at epoch {self.epoch}: lower the learning rate "
-            "(or clip gradients with max_grad_norm)"
-        )
+        return f"the loss became {loss.item()} at epoch {self.epoch}: lower the learning rate (or clip gradients with max_grad_norm)"
 
     # -- state -----------------------------------------------------------------------------------
     def lr_now(self) -> float | None:

@@ -25,6 +25,20 @@ METRIC_NAMES = (
 COUNTS = ("epoch", "time/env_steps", "rollout/episodes")  # reported as ints
 
 
+def rollout_metrics(sums: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The rollout's episode statistics from the job's float64 sums (5,): the finished episodes' return sum, length
+    sum and count, the reward sum and the number of episode ends (episode means weighted by episode counts)."""
+    ret_sum, len_sum, episodes, reward_sum, dones = sums
+    nan = torch.full_like(episodes, float("nan"))
+    return {
+        "rollout/ep_return_mean": torch.where(episodes > 0, ret_sum / episodes.clamp_min(1), nan),
+        "rollout/ep_len_mean": torch.where(episodes > 0, len_sum / episodes.clamp_min(1), nan),
+        "rollout/episodes": episodes,
+        # The article's figure: all reward in the rollout over the number of episode ends.
+        "rollout/article_avg_reward": reward_sum / dones.clamp_min(1),
+    }
+
+
 def to_numbers(metrics: Mapping[str, torch.Tensor | float | int]) -> Metrics:
     """Plain Python numbers from a dict of 0-dim tensors and numbers, with one device-to-host copy."""
     out: Metrics = {k: v for k, v in metrics.items() if not isinstance(v, torch.Tensor)}

@@ -26,6 +26,19 @@ WIDE_BATCH_ROWS = 16384
 NARROW_INPUTS, WIDE_OUTPUTS = 16, 16
 # MLP.forward applies tanh / relu in place to a Linear's fresh output (False: out of place, to compare).
 IN_PLACE_ACTIVATIONS = True
+# A CPU update runs the loss's forward and backward in slices of rows whose widest activation holds about this
+# many floats (2 MB: one core's L2 on the machines measured), so each layer's output is still in cache when the
+# next reads it and when backward comes back to it; 0 turns slicing off.
+SLICE_FLOATS = 2**19
+MIN_SLICE_ROWS = 1024
+
+
+def rows_per_slice(module: nn.Module, obs_dim: int) -> int:
+    """Rows of one slice of a CPU update for `module` on `obs_dim` inputs (see SLICE_FLOATS); 0: do not slice."""
+    if SLICE_FLOATS <= 0:
+        return 0
+    widest = max([obs_dim] + [p.shape[0] for p in module.parameters() if p.dim() == 2])
+    return max(MIN_SLICE_ROWS, SLICE_FLOATS // widest)
 
 
 def narrow_to_wide(in_features: int, out_features: int) -> bool:

@@ -7,7 +7,8 @@ are scored whole even when they span the end of one rollout and the start of the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -65,6 +66,17 @@ class Batch:
         """Fill `episode_returns` / `episode_lengths` from the running return and length after each step (T, E),
         read where an episode ended (a boolean index: the host sync `RolloutCollector.rollout` leaves out)."""
         self.episode_returns, self.episode_lengths = return_TE[self.dones], length_TE[self.dones]
+
+    def row_slices(self, rows: int) -> Iterator[tuple[float, Batch]]:
+        """The loss's inputs (obs, actions, weights, noise, action masks) in slices of `rows` rows of the flattened
+        T·E rows, each as a (1, rows) batch with its share of all rows: the loss of the whole batch, a mean over
+        rows, is the share-weighted sum of the slices' losses. The other fields are left whole (not sliced)."""
+        n = self.weights.numel()
+        flat = {name: getattr(self, name).flatten(0, 1) for name in ("obs", "actions", "weights", "noise", "action_mask")
+                if getattr(self, name) is not None}
+        for start in range(0, n, rows):
+            part = {name: rows_N[start : start + rows].unsqueeze(0) for name, rows_N in flat.items()}
+            yield part["weights"].numel() / n, replace(self, **part)
 
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
