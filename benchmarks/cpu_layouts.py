@@ -6,7 +6,8 @@ on epochs are not the same batches). Prints JSON. The changes (`--change`):
 
 - `layouts` (stop 34): a long, narrow product as (W xᵀ)ᵀ; a first layer times a row-major copy of Wᵀ; tanh /
   relu in place in MLP.forward;
-- `slices` (stop 35): the update's forward and backward in slices of rows that stay in cache.
+- `slices` (stop 35): the update's forward and backward, and the value fit's, in slices of rows that stay in cache;
+- `tanh` (stop 35): a large CPU tanh as 2·sigmoid(2x) − 1 (`--cases` may name presets: `pendulum-fast:32`).
 
     python benchmarks/cpu_layouts.py --cases swingup:4096 swingup:65536 cartpole:16384 cartpole:65536 \\
         --threads 1 2 --rounds 6 --out docs/cpu_layouts.json
@@ -28,6 +29,7 @@ from common import emit_json  # noqa: E402
 from throughput import ENVS, epoch_size, steps_for  # noqa: E402
 
 import reinforce.policy_base as layouts  # noqa: E402
+from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
 from reinforce.run.build import build  # noqa: E402
 
@@ -37,6 +39,7 @@ CHANGES = {
                  "IN_PLACE_ACTIVATIONS": layouts.IN_PLACE_ACTIVATIONS},
                 {"WIDE_BATCH_ROWS": 2**62, "NARROW_INPUTS": 0, "IN_PLACE_ACTIVATIONS": False}),
     "slices": ({"SLICE_FLOATS": layouts.SLICE_FLOATS}, {"SLICE_FLOATS": 0}),
+    "tanh": ({"FAST_TANH_ELEMENTS": layouts.FAST_TANH_ELEMENTS}, {"FAST_TANH_ELEMENTS": 0}),
 }
 
 
@@ -46,11 +49,17 @@ def switch(change: str, on: bool) -> None:
 
 
 def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None, change: str = "layouts") -> dict:
-    """Median steps/s of the epochs with the changes off and on, taking turns, for the throughput grid's `env`."""
+    """Median steps/s of the epochs with the changes off and on, taking turns, for the throughput grid's `env` or a
+    preset of that name (its own steps per rollout unless `size` is given)."""
     torch.set_num_threads(threads)
-    steps = steps_for(num_envs, size or epoch_size(env, "native", quick=False))
-    cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=2 * rounds + 1, seed=0,
-                 backend="native", num_threads=threads)
+    if env in ENVS:
+        steps = steps_for(num_envs, size or epoch_size(env, "native", quick=False))
+        cfg = Config(**ENVS[env], num_envs=num_envs, steps_per_rollout=steps, epochs=2 * rounds + 1, seed=0,
+                     backend="native", num_threads=threads)
+    else:
+        cfg = presets.preset(env)
+        steps = steps_for(num_envs, size) if size else cfg.steps_per_rollout
+        cfg = cfg.replace(num_envs=num_envs, steps_per_rollout=steps, epochs=2 * rounds + 1, seed=0, num_threads=threads)
     vec, _, agent = build(cfg)
     try:
         switch(change, True)
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--change", choices=sorted(CHANGES), default="layouts")
     p.add_argument("--cases", nargs="+", default=["swingup:4096", "swingup:65536", "cartpole:16384", "cartpole:65536"],
-                   help="ENV:NUM_ENVS, ENV one of " + ", ".join(ENVS))
+                   help="ENV:NUM_ENVS, ENV one of " + ", ".join(ENVS) + " or a preset")
     p.add_argument("--threads", nargs="+", type=int, default=[2])
     p.add_argument("--rounds", type=int, default=6, help="epochs per mode, taking turns")
     p.add_argument("--epoch-size", type=int, default=None, help="env steps an epoch (default: throughput.py's)")

@@ -78,3 +78,34 @@ def test_the_agent_fits_v_by_hand_and_lands_where_autograd_lands(monkeypatch, mi
     # whose gradient is near 0 (its step is ±lr whatever the gradient's size), so: within one step of lr.
     for p, q in zip(hand.policy.parameters(), auto.policy.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=cfg.lr)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_a_long_value_fit_goes_in_slices_with_the_whole_batchs_loss_and_gradients(monkeypatch, mirror):
+    """From two slices of rows on (policy_base.rows_per_slice) the fit by hand runs slice by slice, adding each
+    slice's share of the gradients: the whole batch's loss and gradients to float rounding, mirror copies kept
+    together (a slice of targets takes its rows from both copies)."""
+    from reinforce.hotpath import HotPath
+    from reinforce.value import ValueFunction
+
+    torch.manual_seed(0)
+    value_fn = ValueFunction(5, (64, 64))
+    copies, n = (2, 3000) if mirror else (1, 5000)
+    inputs = torch.randn(copies, n, 5) if mirror else torch.randn(n, 5)
+    targets = torch.randn(n) * 30
+    hot = HotPath(reinforce.CategoricalPolicy(5, 2), value_fn, entropy_grad=False, value_fn=value_fn)
+    monkeypatch.setattr("reinforce.policy_base.SLICE_FLOATS", 64 * 1024)  # 1,024 rows of the 64-wide layers
+    calls = []
+    real = valuefit.mse_and_grads
+    monkeypatch.setattr("reinforce.hotpath.mse_and_grads", lambda *a, **k: calls.append(a[1].shape[0]) or real(*a, **k))
+    loss = hot.value_loss_and_grads(inputs, targets)
+    sliced = [p.grad.clone() for p in value_fn.parameters()]
+    per_slice = 1024 // copies
+    assert calls == [copies * min(per_slice, n - start) for start in range(0, n, per_slice)]
+    monkeypatch.setattr("reinforce.policy_base.SLICE_FLOATS", 0)  # the whole batch at once
+    whole_loss = hot.value_loss_and_grads(inputs, targets)
+    assert len(calls) == n // per_slice + 2
+    torch.testing.assert_close(loss, whole_loss, rtol=1e-6, atol=0)
+    for g, p in zip(sliced, value_fn.parameters()):
+        assert not torch.equal(g, p.grad) or g.numel() == 1  # added up in another order
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5 * p.grad.abs().max().item())

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from reinforce.policies import Policy
+from reinforce.policy_base import rows_per_slice
 from reinforce.value import ValueFunction
 from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 
@@ -33,6 +34,7 @@ class HotPath:
     def __init__(self, policy: Policy, value_of: Callable[[torch.Tensor], torch.Tensor] | None,
                  entropy_grad: bool, compiled: bool = False, value_fn: ValueFunction | None = None):
         self.policy, self.value_of, self.entropy_grad, self.compiled = policy, value_of, entropy_grad, compiled
+        self.value_fn = value_fn
         wrap = _compile if compiled else (lambda f: f)
         self.sample = wrap(self._sample)
         self.logp_entropy = wrap(self._logp_entropy)
@@ -42,13 +44,30 @@ class HotPath:
         self._value_layers = plain_tanh_layers(value_fn.net) if by_hand else None
 
     def value_loss_and_grads(self, inputs_N: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
-        """The value fit's MSE (scalar), with V's gradients written to `.grad`: by hand for a plain tanh MLP on CPU
-        (the same numbers to rounding, without autograd's bookkeeping), else `value_mse` and its backward."""
-        if self._value_layers is not None:
-            return mse_and_grads(self._value_layers, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
-        loss = self.value_mse(inputs_N, targets_N)
-        loss.backward()
+        """The value fit's MSE (scalar), with V's gradients written to `.grad`: by hand
+        for a plain tanh MLP on CPU (the same numbers to rounding, without autograd's bookkeeping), else
+        `value_mse` and its backward. By hand, a long batch (N, D), or (2, N, D) mirrored, goes in slices of rows
+        that stay in cache (policy_base.rows_per_slice), as the policy's loss does."""
+        n, rows = targets_N.shape[0], self._value_slice_rows(inputs_N)
+        if not 0 < rows <= n // 2:
+            if self._value_layers is not None:
+                return mse_and_grads(self._value_layers, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
+            loss = self.value_mse(inputs_N, targets_N)
+            loss.backward()
+            return loss
+        loss = torch.zeros(())
+        for start in range(0, n, rows):
+            part_N = inputs_N[..., start : start + rows, :].reshape(-1, inputs_N.shape[-1])
+            loss += mse_and_grads(self._value_layers, part_N, targets_N[start : start + rows], total=n,
+                                  accumulate=start > 0)
         return loss
+
+    def _value_slice_rows(self, inputs_N: torch.Tensor) -> int:
+        """Targets per slice of the value fit by hand (0: the whole batch at once), the mirror's copies counted."""
+        if self._value_layers is None:
+            return 0
+        copies = inputs_N.shape[0] if inputs_N.dim() == 3 else 1
+        return rows_per_slice(self.value_fn.net, inputs_N.shape[-1]) // copies
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
         """Actions (E, ...) for observations (E, ...): the policy's own sample."""

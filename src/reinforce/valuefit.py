@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reinforce.policy_base import linear, narrow_to_wide
+from reinforce.policy_base import linear, narrow_to_wide, tanh
 
 __all__ = ["plain_tanh_layers", "mse_and_grads"]
 
@@ -37,11 +37,15 @@ def plain_tanh_layers(net: nn.Module) -> list[nn.Linear] | None:
     return linears
 
 
-def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
+def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: torch.Tensor, total: int | None = None,
+                  accumulate: bool = False) -> torch.Tensor:
     """mean((V − y)²) for V the MLP's output averaged over k = M / N stacked copies of the rows (the mirror's
     two sides: inputs (k·N, D), copy i in rows i·N … (i+1)·N − 1; k = 1 without one) and targets y (N,).
-    Writes each layer's weight and bias gradient to `.grad` (replacing it) and returns the loss (a scalar)."""
+    Writes each layer's weight and bias gradient to `.grad` (replacing it, or adding to it with `accumulate`) and
+    returns the loss (a scalar). For a slice of a batch of `total` rows: the sum over the slice divided by `total`,
+    its share of the batch's mean, and the gradients of that share."""
     rows, n = inputs_MD.shape[0], targets_N.shape[0]
+    total = n if total is None else total
     copies = rows // n
     if copies * n != rows:
         raise ValueError(f"inputs hold {rows} rows, not a whole number of copies of the {n} targets")
@@ -51,19 +55,23 @@ def mse_and_grads(linears: list[nn.Linear], inputs_MD: torch.Tensor, targets_N: 
         for i, layer in enumerate(linears):
             h = linear(h, layer.weight, layer.bias)  # laid out for the layer's shape, as the policy's layers
             if i < len(linears) - 1:
-                h = h.tanh_()
+                h = tanh(h, in_place=True)
                 acts.append(h)
         values_N = h.view(copies, n).mean(0) if copies > 1 else h.view(n)
         err_N = values_N.sub_(targets_N)
-        loss = err_N.square().mean()
-        # d loss / d output row: 2 (V − y) / N, split evenly over the copies
-        grad = err_N.mul_(2.0 / (n * copies)).expand(copies, n).reshape(rows, 1)
+        loss = err_N.square().mean() if total == n else err_N.square().sum() / total
+        # d loss / d output row: 2 (V − y) / total, split evenly over the copies
+        grad = err_N.mul_(2.0 / (total * copies)).expand(copies, n).reshape(rows, 1)
         for i in range(len(linears) - 1, -1, -1):
             layer, a = linears[i], acts[i]
             # few inputs, many outputs (the first layer): the long sum inner, as policy_base.linear's backward
-            layer.weight.grad = a.t().mm(grad).t().contiguous() if narrow_to_wide(a.shape[1], grad.shape[1]) \
+            weight_grad = a.t().mm(grad).t().contiguous() if narrow_to_wide(a.shape[1], grad.shape[1]) \
                 else grad.t().mm(a)
-            layer.bias.grad = grad.sum(0)
+            if accumulate:
+                layer.weight.grad.add_(weight_grad)
+                layer.bias.grad.add_(grad.sum(0))
+            else:
+                layer.weight.grad, layer.bias.grad = weight_grad, grad.sum(0)
             if i:  # through the layer, then tanh' = 1 − h² (h = a, this layer's input): aten's one fused pass
                 grad = torch.ops.aten.tanh_backward(grad.mm(layer.weight), a)
     return loss
