@@ -231,3 +231,12 @@ def test_slices_hold_2_mb_of_the_widest_activation_and_a_short_batch_is_not_slic
     agent._loss_and_entropy = lambda part: calls.append(part) or original(part)
     agent.update(agent.collect())
     assert len(calls) == 1 and calls[0].obs.shape[:2] == (8, 4)  # 32 rows: one pass over the whole batch
+    long = reinforce.Reinforce(reinforce.make_vec_env("CartPole-v1", num_envs=4096, seed=0, backend="native"),
+                               reinforce.CategoricalPolicy(4, 2), steps_per_rollout=64)
+    original = long._loss_and_entropy
+    long._loss_and_entropy = lambda part: calls.append(part) or original(part)
+    long.update(long.collect())
+    assert len(calls) == 1 + 2  # 262,144 rows: two slices of 131,072
+    long.hot.compiled = True  # (as Config.compile sets it) a compiled loss takes the whole batch: one shape
+    long.update(long.collect())
+    assert len(calls) == 1 + 2 + 1

@@ -271,9 +271,11 @@ class PolicyGradient:
         return batch, loss, entropy
 
     def _loss_with_grads(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss and entropy (detached), backward done. On CPU a long batch of vector observations goes in slices
-        of rows that stay in cache (policy_base.rows_per_slice): the same sums, added in another order."""
-        vectors = self.device.type == "cpu" and batch.prev_obs is None and batch.obs.dim() == 3
+        """The loss and entropy (detached), backward done. Eager on CPU a long batch of vector observations goes in
+        slices of rows that stay in cache (policy_base.rows_per_slice): the same sums, added in another order (a
+        compiled loss would compile again for the last slice's shape)."""
+        vectors = (self.device.type == "cpu" and not self.hot.compiled and batch.prev_obs is None
+                   and batch.obs.dim() == 3)
         rows = rows_per_slice(self.policy, batch.obs.shape[-1]) if vectors else 0
         if not 0 < rows <= batch.weights.numel() // 2:
             loss, entropy = self._loss_and_entropy(batch)
