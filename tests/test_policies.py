@@ -218,6 +218,7 @@ def test_mlp_forward_as_functions_equals_the_modules_and_keeps_hooks(monkeypatch
     from reinforce.policy_base import MLP, mlp
 
     monkeypatch.setattr("reinforce.policy_base.FAST_TANH_ELEMENTS", 0)
+    monkeypatch.setattr("reinforce.policy_base.FAST_TANH_GRAPH_ELEMENTS", 0)
     torch.manual_seed(0)
     for activation in ("tanh", "relu", "elu"):
         net = mlp(3, 2, (16, 16), activation)
@@ -316,12 +317,13 @@ def test_mlp_in_place_activations_at_a_large_batch_equal_the_modules(hidden):
 
 
 def test_large_cpu_tanh_is_the_sigmoid_form_with_tanhs_gradient():
-    """policy_base.tanh: from FAST_TANH_ELEMENTS elements 2·sigmoid(2x) − 1, within 2e-7 of torch's tanh with the
-    gradient 1 − y² of its own output; below it torch's tanh bit for bit; in place only outside a graph."""
-    from reinforce.policy_base import FAST_TANH_ELEMENTS, mlp, tanh
+    """policy_base.tanh: from FAST_TANH_ELEMENTS elements (FAST_TANH_GRAPH_ELEMENTS under autograd) 2·sigmoid(2x) − 1,
+    within 2e-7 of torch's tanh, with the gradient 1 − y² of its own output; below them torch's tanh bit for bit;
+    in place only outside a graph."""
+    from reinforce.policy_base import FAST_TANH_ELEMENTS, FAST_TANH_GRAPH_ELEMENTS, mlp, tanh
 
     torch.manual_seed(0)
-    x = torch.cat([torch.randn(FAST_TANH_ELEMENTS) * 3, torch.linspace(-40, 40, 1001),
+    x = torch.cat([torch.randn(FAST_TANH_GRAPH_ELEMENTS) * 3, torch.linspace(-40, 40, 1001),
                    torch.tensor([0.0, -0.0, 1e-30, float("inf"), float("-inf")])])
     y = tanh(x)
     assert not torch.equal(y, torch.tanh(x))  # the other formula ran
@@ -331,14 +333,18 @@ def test_large_cpu_tanh_is_the_sigmoid_form_with_tanhs_gradient():
     assert torch.equal(tanh(small), torch.tanh(small))
     x.requires_grad_(True)
     y = tanh(x)
+    assert torch.equal(y.detach(), tanh(x.detach()))  # the same formula with a graph
     (grad,) = torch.autograd.grad(y, x, torch.ones_like(y))
     assert torch.equal(grad, torch.ops.aten.tanh_backward(torch.ones_like(y), y.detach()))  # 1 - y², from the output
     torch.testing.assert_close(grad, 1 - torch.tanh(x.detach()).square(), rtol=0, atol=5e-7)
     with_graph = tanh(x, in_place=True)
     assert with_graph.data_ptr() != x.data_ptr() and with_graph.grad_fn is not None  # a leaf is never overwritten
+    short_graph = torch.randn(FAST_TANH_GRAPH_ELEMENTS - 1, requires_grad=True)  # a small graph: torch's own tanh
+    assert torch.equal(tanh(short_graph), torch.tanh(short_graph))
     z = torch.randn(FAST_TANH_ELEMENTS)
     assert tanh(z, in_place=True).data_ptr() == z.data_ptr()  # no graph: overwritten where it lies
     net = mlp(3, 2, (64,), "tanh")  # an MLP's tanh layers use it: 100 rows x 64 = 6,400 elements
     inputs = torch.randn(100, 3)
-    torch.testing.assert_close(net(inputs), torch.nn.Sequential(*net)(inputs), rtol=0, atol=1e-6)
-    assert not torch.equal(net(inputs), torch.nn.Sequential(*net)(inputs))
+    with torch.no_grad():
+        torch.testing.assert_close(net(inputs), torch.nn.Sequential(*net)(inputs), rtol=0, atol=1e-6)
+        assert not torch.equal(net(inputs), torch.nn.Sequential(*net)(inputs))
