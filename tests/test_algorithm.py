@@ -224,6 +224,8 @@ def test_slices_hold_2_mb_of_the_widest_activation_and_a_short_batch_is_not_slic
     assert rows_per_slice(mlp(5, 1, (64, 64)), 5) == 8192  # 2 MB of the widest activation
     assert rows_per_slice(mlp(4, 2), 4) == 2**19 // 4  # a linear policy: its 4 inputs are the widest
     assert rows_per_slice(mlp(4, 2, (2**20,)), 4) == 1024  # never below 1,024 rows
+    mirrored = reinforce.DiagonalGaussianPolicy(3, 1, hidden_sizes=(64, 64), mirror_obs_signs=(1, -1, -1))
+    assert rows_per_slice(mirrored, 3) == 4096  # each row runs twice: half the rows
     env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0, backend="native")
     agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=8)
     calls = []
@@ -240,3 +242,27 @@ def test_slices_hold_2_mb_of_the_widest_activation_and_a_short_batch_is_not_slic
     long.hot.compiled = True  # (as Config.compile sets it) a compiled loss takes the whole batch: one shape
     long.update(long.collect())
     assert len(calls) == 1 + 2 + 1
+
+
+def test_a_non_finite_loss_in_slices_raises_before_any_step_and_drops_its_gradients():
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=4096, seed=0, backend="native")
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=64)
+    agent.learn(1)
+    before = [p.detach().clone() for p in agent.policy.parameters()]
+    adam = {k: v.clone() for k, v in agent.optimizer.state[next(agent.policy.parameters())].items()}
+    calls = []
+    original = agent._loss_and_entropy
+
+    def poisoned(part):
+        calls.append(part)
+        loss, entropy = original(part)
+        return (loss * float("nan") if len(calls) == 2 else loss), entropy
+
+    agent._loss_and_entropy = poisoned
+    with pytest.raises(FloatingPointError, match="the loss became nan at epoch 1"):
+        agent.update(agent.collect())
+    assert len(calls) == 2  # 262,144 rows in two slices, the second one poisoned
+    assert all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), before))
+    after = agent.optimizer.state[next(agent.policy.parameters())]
+    assert all(torch.equal(after[k], v) for k, v in adam.items())
+    assert all(p.grad is None for p in agent.policy.parameters())  # nothing left for a later step to apply

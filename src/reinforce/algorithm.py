@@ -256,7 +256,8 @@ class PolicyGradient:
         self._apply_lr_schedule()
         self.optimizer.zero_grad(set_to_none=True)
         batch, loss, entropy = self.targets_and_loss(batch, backward=True)
-        if not torch.isfinite(loss):  # the gradients of a non-finite loss are never applied
+        if not torch.isfinite(loss):  # the gradients of a non-finite loss are dropped, never applied
+            self.optimizer.zero_grad(set_to_none=True)
             raise FloatingPointError(self._diagnose_nonfinite(batch, loss))
         learned = self.descend(batch)
         episodes = (batch.episode_returns.double().sum(), batch.episode_lengths.double().sum(),

@@ -55,7 +55,7 @@ class HotPath:
             loss = self.value_mse(inputs_N, targets_N)
             loss.backward()
             return loss
-        loss = torch.zeros(())
+        loss = targets_N.new_zeros(())
         for start in range(0, n, rows):
             part_N = inputs_N[..., start : start + rows, :].reshape(-1, inputs_N.shape[-1])
             loss += mse_and_grads(self._value_layers, part_N, targets_N[start : start + rows], total=n,

@@ -39,11 +39,13 @@ FAST_TANH_ELEMENTS, FAST_TANH_GRAPH_ELEMENTS = 4096, 32768
 
 
 def rows_per_slice(module: nn.Module, obs_dim: int) -> int:
-    """Rows of one slice of a CPU update for `module` on `obs_dim` inputs (see SLICE_FLOATS); 0: do not slice."""
+    """Rows of one slice of a CPU update for `module` on `obs_dim` inputs (see SLICE_FLOATS); 0: do not slice. A
+    policy with a mirror (`obs_mirror`) runs each row twice, so its slices hold half the rows."""
     if SLICE_FLOATS <= 0:
         return 0
     widest = max([obs_dim] + [p.shape[0] for p in module.parameters() if p.dim() == 2])
-    return max(MIN_SLICE_ROWS, SLICE_FLOATS // widest)
+    copies = 1 if getattr(module, "obs_mirror", None) is None else 2
+    return max(MIN_SLICE_ROWS, SLICE_FLOATS // widest // copies)
 
 
 def narrow_to_wide(in_features: int, out_features: int) -> bool:
@@ -80,7 +82,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
 
 
 def tanh(x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
-    """tanh(x), on CPU for ≥ FAST_TANH_ELEMENTS elements as 2·sigmoid(2x) − 1 with tanh's own gradient 1 − y².
+    """tanh(x), on CPU in float32 for ≥ FAST_TANH_ELEMENTS elements as 2·sigmoid(2x) − 1 with tanh's gradient 1 − y².
 
     torch's CPU tanh runs 3-4× slower than its sigmoid (8,192 × 64 floats, one thread: 1.57 vs 0.43 ms for the whole
     formula, in place), and the value fit's and tanh MLPs' activations are a large part of a GAE epoch. The formula
@@ -91,7 +93,8 @@ def tanh(x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
     `in_place`: x may be overwritten (outside autograd; with a graph the result is always a new tensor).
     """
     graph = torch.is_grad_enabled() and x.requires_grad
-    if not (x.is_cpu and x.numel() >= (FAST_TANH_GRAPH_ELEMENTS if graph else FAST_TANH_ELEMENTS) > 0):
+    threshold = FAST_TANH_GRAPH_ELEMENTS if graph else FAST_TANH_ELEMENTS
+    if not (x.is_cpu and x.dtype == torch.float32 and x.numel() >= threshold > 0):  # (half precision: too coarse)
         return torch.tanh_(x) if in_place else torch.tanh(x)
     if graph:
         return _SigmoidTanh.apply(x)
