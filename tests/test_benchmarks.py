@@ -232,4 +232,4 @@ def test_cpu_layouts_times_the_update_in_slices(tmp_path):
     result = run_script("cpu_layouts.py", "--change", "slices", "--cases", "swingup:2048", "--rounds", "2",
                         "--epoch-size", "32768")
     assert result["change"] == "slices" and [r["steps"] for r in result["rows"]] == [16]
-    assert result["rows"][0]["on_over_off"] > 0
+    assert result["rows"][0]["update_slices"] == 4 and result["rows"][0]["on_over_off"] > 0
