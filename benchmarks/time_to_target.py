@@ -195,30 +195,23 @@ def env_alone(env_id: str, num_envs: int, seconds: float = 3.0, seed: int = 0) -
     import numpy as np
     from native_envs import random_actions  # noqa: PLC0415  (benchmarks/native_envs.py: imports torch)
 
-    def rate(env, space, dtype=None) -> float:
-        actions = random_actions(space, 64, num_envs, np.random.default_rng(seed))
-        actions = actions if dtype is None else [a.astype(dtype) for a in actions]
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            env.step(actions[(n // num_envs) % 64])
-            n += num_envs
-        return n / (time.perf_counter() - start)
-
-    result: dict = {"num_envs": num_envs}
     sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
     sync.reset(seed=seed)
-    result["gymnasium_sync"] = rate(sync, sync.single_action_space)
+    actions = random_actions(sync.single_action_space, 64, num_envs, np.random.default_rng(seed))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        sync.step(actions[steps % 64])
+        steps += 1
+    result: dict = {"num_envs": num_envs, "gymnasium_sync": steps * num_envs / (time.perf_counter() - start)}
     sync.close()
     try:
-        import envpool
+        import envpool  # noqa: F401
     except ImportError:
         return result
+    from envpool_gaps import rate as pool_rate  # noqa: PLC0415  (benchmarks/envpool_gaps.py, its 0 µs case)
+
     for key, threads in (("envpool", 0), ("envpool_1_thread", 1)):  # 0: EnvPool's default, one per core
-        pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, num_threads=threads)
-        pool.reset()
-        discrete = isinstance(pool.action_space, gym.spaces.Discrete)  # EnvPool takes int32 for Discrete
-        result[key] = rate(pool, pool.action_space, np.int32 if discrete else None)
-        pool.close()
+        result[key] = pool_rate(env_id, num_envs, 0.0, seconds, threads, pinned=False, seed=seed)["loop"]
     return result
 
 
