@@ -76,8 +76,8 @@ def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None, c
         switch(change, True)
         vec.close()
     rate = {mode: steps * num_envs / statistics.median(s) for mode, s in seconds.items()}
-    rows = layouts.rows_per_slice(agent.policy, agent.policy.obs_dim)  # the update's slices with the changes on
-    slices = -(-steps * num_envs // rows) if 0 < rows <= steps * num_envs // 2 else 1
+    rows = layouts.rows_per_slice(agent.policy, agent.policy.obs_dim, steps * num_envs)  # with the changes on
+    slices = -(-steps * num_envs // rows) if rows else 1
     return {"change": change, "env": env, "num_envs": num_envs, "steps": steps, "threads": threads,
             "off_steps_per_s": rate["off"], "on_steps_per_s": rate["on"], "on_over_off": rate["on"] / rate["off"],
             "update_slices": slices}

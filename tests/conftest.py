@@ -33,7 +33,7 @@ def sliced_vs_whole(monkeypatch):
         calls = []
         original = agent._loss_and_entropy
         monkeypatch.setattr(agent, "_loss_and_entropy", lambda part: calls.append(part) or original(part))
-        width = max([agent.policy.obs_dim] + [p.shape[0] for p in agent.policy.parameters() if p.dim() == 2])
+        width = policy_base.widest_activation(agent.policy, agent.policy.obs_dim)
         out = []
         for floats in (rows * width, 0):
             monkeypatch.setattr(policy_base, "SLICE_FLOATS", floats)

@@ -277,8 +277,8 @@ class PolicyGradient:
         compiled loss would compile again for the last slice's shape)."""
         vectors = (self.device.type == "cpu" and not self.hot.compiled and batch.prev_obs is None
                    and batch.obs.dim() == 3)
-        rows = rows_per_slice(self.policy, batch.obs.shape[-1]) if vectors else 0
-        if not 0 < rows <= batch.weights.numel() // 2:
+        rows = rows_per_slice(self.policy, batch.obs.shape[-1], batch.weights.numel()) if vectors else 0
+        if not rows:
             loss, entropy = self._loss_and_entropy(batch)
             loss.backward()
             return loss.detach(), entropy.detach()

@@ -48,8 +48,9 @@ class HotPath:
         for a plain tanh MLP on CPU (the same numbers to rounding, without autograd's bookkeeping), else
         `value_mse` and its backward. By hand, a long batch (N, D), or (2, N, D) mirrored, goes in slices of rows
         that stay in cache (policy_base.rows_per_slice), as the policy's loss does."""
-        n, rows = targets_N.shape[0], self._value_slice_rows(inputs_N)
-        if not 0 < rows <= n // 2:
+        n = targets_N.shape[0]
+        rows = self._value_slice_rows(inputs_N, n)
+        if not rows:
             if self._value_layers is not None:
                 return mse_and_grads(self._value_layers, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
             loss = self.value_mse(inputs_N, targets_N)
@@ -62,12 +63,13 @@ class HotPath:
                                   accumulate=start > 0)
         return loss
 
-    def _value_slice_rows(self, inputs_N: torch.Tensor) -> int:
-        """Targets per slice of the value fit by hand (0: the whole batch at once), the mirror's copies counted."""
+    def _value_slice_rows(self, inputs_N: torch.Tensor, n: int) -> int:
+        """Targets per slice of the value fit by hand on n targets (0: the whole batch at once); the mirror's
+        copies of each row count as rows."""
         if self._value_layers is None:
             return 0
         copies = inputs_N.shape[0] if inputs_N.dim() == 3 else 1
-        return rows_per_slice(self.value_fn.net, inputs_N.shape[-1]) // copies
+        return rows_per_slice(self.value_fn.net, inputs_N.shape[-1], n * copies) // copies
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
         """Actions (E, ...) for observations (E, ...): the policy's own sample."""

@@ -38,14 +38,20 @@ MIN_SLICE_ROWS = 1024
 FAST_TANH_ELEMENTS, FAST_TANH_GRAPH_ELEMENTS = 4096, 32768
 
 
-def rows_per_slice(module: nn.Module, obs_dim: int) -> int:
-    """Rows of one slice of a CPU update for `module` on `obs_dim` inputs (see SLICE_FLOATS); 0: do not slice. A
-    policy with a mirror (`obs_mirror`) runs each row twice, so its slices hold half the rows."""
+def widest_activation(module: nn.Module, obs_dim: int) -> int:
+    """Floats per row of `module`'s widest activation on `obs_dim` inputs: its inputs or a layer's outputs."""
+    return max([obs_dim] + [p.shape[0] for p in module.parameters() if p.dim() == 2])
+
+
+def rows_per_slice(module: nn.Module, obs_dim: int, batch_rows: int | None = None) -> int:
+    """Rows of one slice of a CPU update for `module` on `obs_dim` inputs (see SLICE_FLOATS); 0: do not slice, as
+    when slicing is off or a batch of `batch_rows` holds fewer than two slices. A policy with a mirror
+    (`obs_mirror`) runs each row twice, so its slices hold half the rows."""
     if SLICE_FLOATS <= 0:
         return 0
-    widest = max([obs_dim] + [p.shape[0] for p in module.parameters() if p.dim() == 2])
     copies = 1 if getattr(module, "obs_mirror", None) is None else 2
-    return max(MIN_SLICE_ROWS, SLICE_FLOATS // widest // copies)
+    rows = max(MIN_SLICE_ROWS, SLICE_FLOATS // widest_activation(module, obs_dim) // copies)
+    return rows if batch_rows is None or rows <= batch_rows // 2 else 0
 
 
 def narrow_to_wide(in_features: int, out_features: int) -> bool:
@@ -96,8 +102,11 @@ def tanh(x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
     threshold = FAST_TANH_GRAPH_ELEMENTS if graph else FAST_TANH_ELEMENTS
     if not (x.is_cpu and x.dtype == torch.float32 and x.numel() >= threshold > 0):  # (half precision: too coarse)
         return torch.tanh_(x) if in_place else torch.tanh(x)
-    if graph:
-        return _SigmoidTanh.apply(x)
+    return _SigmoidTanh.apply(x) if graph else _sigmoid_form(x, in_place)
+
+
+def _sigmoid_form(x: torch.Tensor, in_place: bool) -> torch.Tensor:
+    """2·sigmoid(2x) − 1, in x's own memory with `in_place`, else in one new tensor."""
     return (x.mul_(2) if in_place else x.mul(2)).sigmoid_().mul_(2).sub_(1)
 
 
@@ -106,7 +115,7 @@ class _SigmoidTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        y = x.mul(2).sigmoid_().mul_(2).sub_(1)
+        y = _sigmoid_form(x, in_place=False)
         ctx.save_for_backward(y)
         return y
 
