@@ -7,12 +7,16 @@ on epochs are not the same batches). Prints JSON. The changes (`--change`):
 - `layouts` (stop 34): a long, narrow product as (W xᵀ)ᵀ; a first layer times a row-major copy of Wᵀ; tanh /
   relu in place in MLP.forward;
 - `slices` (stop 35): the update's forward and backward, and the value fit's, in slices of rows that stay in cache;
-- `tanh` (stop 35): a large CPU tanh as 2·sigmoid(2x) − 1 (`--cases` may name presets: `pendulum-fast:32`).
+- `tanh` (stop 35): a large CPU tanh as 2·sigmoid(2x) − 1 (`--cases` may name presets: `pendulum-fast:32`);
+- `difference` (stop 36): a two-action policy's z = l₁ − l₀ as one matrix-vector product (`logit_difference`),
+  off: both logits, then their difference (the method that picks it is patched; the library has no switch).
 
     python benchmarks/cpu_layouts.py --cases swingup:4096 swingup:65536 cartpole:16384 cartpole:65536 \\
         --threads 1 2 --rounds 6 --out docs/cpu_layouts.json
     python benchmarks/cpu_layouts.py --change slices --cases swingup:4096 swingup:65536 cartpole:16384 \\
         cartpole:65536 --threads 1 2 --rounds 6 --out docs/cpu_slices.json
+    python benchmarks/cpu_layouts.py --change difference --cases cartpole:4096 cartpole:16384 cartpole:65536 \\
+        cartpole-fast:384 --threads 1 2 --rounds 10 --out docs/cpu_difference.json
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from throughput import ENVS, epoch_size, steps_for  # noqa: E402
 import reinforce.policy_base as layouts  # noqa: E402
 from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
+from reinforce.policies import CategoricalPolicy  # noqa: E402
 from reinforce.run.build import build  # noqa: E402
 
 # change -> (its constants as landed, its constants switched off)
@@ -41,12 +46,16 @@ CHANGES = {
     "slices": ({"SLICE_FLOATS": layouts.SLICE_FLOATS}, {"SLICE_FLOATS": 0}),
     "tanh": ({"FAST_TANH_ELEMENTS": layouts.FAST_TANH_ELEMENTS, "FAST_TANH_GRAPH_ELEMENTS": layouts.FAST_TANH_GRAPH_ELEMENTS},
              {"FAST_TANH_ELEMENTS": 0, "FAST_TANH_GRAPH_ELEMENTS": 0}),
+    "difference": ({"_difference_head": CategoricalPolicy._difference_head},
+                   {"_difference_head": lambda policy: None}),  # None: no two-action head, both logits made
 }
+# where each change's names live
+OWNERS = {"difference": CategoricalPolicy}
 
 
 def switch(change: str, on: bool) -> None:
     for name, value in CHANGES[change][0 if on else 1].items():
-        setattr(layouts, name, value)
+        setattr(OWNERS.get(change, layouts), name, value)
 
 
 def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None, change: str = "layouts") -> dict:

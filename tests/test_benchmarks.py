@@ -225,6 +225,15 @@ def test_cpu_layouts_toggles_the_layouts_it_compares(tmp_path):
     finally:
         cpu_layouts.switch("slices", True)
     assert rows_per_slice(net, 4) == 2**19 // 64
+    from reinforce.policies import CategoricalPolicy
+
+    policy = CategoricalPolicy(4, 2)
+    try:
+        cpu_layouts.switch("difference", False)
+        assert policy.pi(x)._logits.shape == (20_000, 2)  # off: both logits
+    finally:
+        cpu_layouts.switch("difference", True)
+    assert policy.pi(x)._logits is None  # on: z alone
 
 
 def test_cpu_layouts_times_the_update_in_slices(tmp_path):

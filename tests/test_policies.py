@@ -107,6 +107,51 @@ def test_two_action_fast_path_equals_generic_categorical():
     torch.testing.assert_close(fast.entropy(), generic.entropy())
 
 
+@pytest.mark.parametrize("hidden, mirror", [((), ()), ((8,), ()), ((8,), (-1, 1, -1)), ((), (1, -1, -1))])
+def test_a_two_action_policy_reads_only_the_logit_difference_and_matches_the_full_logits(hidden, mirror):
+    """pi() of two actions takes z = x·(w1 - w0) + (b1 - b0) (one matrix-vector product) instead of both logits:
+    the same log-probs, entropy, probabilities, mode and gradients as torch's Categorical on the logits the MLP
+    gives, for (N, D) and (T, E, D) batches, an MLP, and a mirror (where the image swaps the two logits)."""
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(3, 2, hidden_sizes=hidden, mirror_obs_signs=mirror)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.normal_()
+    assert policy._difference_head() is not None
+    for obs in (torch.randn(300, 3) * 3, torch.randn(4, 75, 3)):
+        actions = torch.randint(0, 2, obs.shape[:-1])
+        dist = policy.pi(obs)
+        assert dist._logits is None  # built from z: the (N, 2) logits are never made for the loss
+        if mirror:
+            image = obs * torch.tensor(mirror, dtype=torch.float32)
+            logits = (policy.logits(obs) + policy.logits(image).flip(-1)) / 2
+        else:
+            logits = policy.logits(obs)
+        torch_dist = torch.distributions.Categorical(logits=logits)
+        torch.testing.assert_close(dist.log_prob(actions), torch_dist.log_prob(actions))
+        torch.testing.assert_close(dist.entropy(), torch_dist.entropy())
+        torch.testing.assert_close(dist.probs, torch_dist.probs)
+        torch.testing.assert_close(dist.logits, torch_dist.logits)
+        assert dist.batch_shape == obs.shape[:-1]
+        assert torch.equal(dist.mode, logits.argmax(-1))
+        weights = torch.randn(obs.shape[:-1])
+        ours = torch.autograd.grad((dist.log_prob(actions) * weights).mean(), list(policy.parameters()))
+        want = torch.autograd.grad((torch_dist.log_prob(actions) * weights).mean(), list(policy.parameters()))
+        for got, expected in zip(ours, want):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_hooked_last_layer_or_three_actions_keep_the_full_logits():
+    two = CategoricalPolicy(3, 2)
+    seen = []
+    two.logits[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    assert two._difference_head() is None
+    two.pi(torch.randn(5, 3))
+    assert seen == [torch.Size([5, 2])]  # the hook ran on the layer's whole output
+    three = CategoricalPolicy(3, 3)
+    assert three._difference_head() is None and three.pi(torch.randn(5, 3))._logits.shape == (5, 3)
+
+
 def test_squashed_deterministic_act_is_squashed_mean():
     low, high = [-2.0, 0.0], [4.0, 1.0]
     policy = DiagonalGaussianPolicy(2, 2, hidden_sizes=(), squash=True, action_low=low, action_high=high)

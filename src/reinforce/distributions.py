@@ -56,6 +56,9 @@ class _VectorEvent(_Fresh):
         return getattr(self, self._vector).shape[-1:]
 
 
+_GIVEN = (None, None)  # CategoricalDist._z_mode of a z given by the policy: valid under any grad mode
+
+
 class CategoricalDist(_Fresh):
     """Softmax over unnormalised `logits` (..., n); actions are (...,) int64 in [0, n).
 
@@ -73,13 +76,28 @@ class CategoricalDist(_Fresh):
         if mask is not None:  # masked logits -> the most negative float: probability exactly 0, no gradient
             mask = mask.bool()
             logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
-        self._raw, self._mask = logits, mask
+        self._logits, self._mask = logits, mask
         self._z_cache: torch.Tensor | None = None
         self._z_mode: tuple[bool, bool] | None = None
 
+    @classmethod
+    def of_difference(cls, z: torch.Tensor) -> CategoricalDist:
+        """The two-action softmax from z = l₁ − l₀ (...,) alone: logits (0, z), made only if asked for
+        (`logits`, `probs`, `mode`); sample, log_prob and entropy read z itself."""
+        dist = cls.__new__(cls)
+        dist._logits, dist._mask, dist._z_cache, dist._z_mode = None, None, z, _GIVEN
+        return dist
+
+    @property
+    def _raw(self) -> torch.Tensor:
+        """The unnormalised logits (..., n)."""
+        if self._logits is None:  # made from z: (0, z)
+            self._logits = torch.stack([torch.zeros_like(self._z_cache), self._z_cache], -1)
+        return self._logits
+
     @property
     def _batch_shape(self) -> torch.Size:
-        return self._raw.shape[:-1]
+        return self._z_cache.shape if self._z_mode is _GIVEN else self._raw.shape[:-1]
 
     @property
     def mask(self) -> torch.Tensor | None:
@@ -110,6 +128,8 @@ class CategoricalDist(_Fresh):
         `unbind` rather than two `[..., i]` selects: its backward is one stack of (−g, g), where each
         select's is a zero-filled (..., 2) tensor and a copy (the largest cost of a CartPole update).
         """
+        if self._z_mode is _GIVEN:
+            return self._z_cache
         if self._raw.shape[-1] != 2 or self._mask is not None:
             return None
         if torch.compiler.is_compiling():  # traced (reinforce.hotpath): the compiler shares the subtraction itself

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 from reinforce.distributions import BernoulliDist, CategoricalDist, MultiCategoricalDist
 from reinforce.encoders import ImageEncoder, make_encoder
 from reinforce.gaussian import DiagonalGaussianPolicy
 from reinforce.observations import observation_spec
-from reinforce.policy_base import ACTIVATIONS, Policy, mlp
+from reinforce.policy_base import ACTIVATIONS, MLP, Policy, logit_difference, mlp
 from reinforce.spaces import ActionSpec, action_spec
 
 __all__ = ["ACTIVATIONS", "BernoulliPolicy", "CategoricalPolicy", "DiagonalGaussianPolicy", "MultiCategoricalPolicy",
@@ -48,10 +49,25 @@ class CategoricalPolicy(Policy):
     action_kind = "discrete"
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
+        head = self._difference_head() if mask is None else None
+        if head is not None:  # two actions: only z = l₁ − l₀ matters (policy_base.logit_difference)
+            if self.obs_mirror is None:
+                return CategoricalDist.of_difference(logit_difference(self.logits.hidden(self.features(obs)), *head))
+            z_2 = logit_difference(self.logits.hidden(self.features(self.both_sides(obs))), *head)
+            return CategoricalDist.of_difference((z_2[0] - z_2[1]) / 2)  # the mirror swaps l₀ and l₁: z → −z
         if self.obs_mirror is None:
             return CategoricalDist(self.logits(self.features(obs)), mask)
         logits_2 = self.logits(self.features(self.both_sides(obs)))
         return CategoricalDist((logits_2[0] + logits_2[1].flip(-1)) / 2, mask)
+
+    def _difference_head(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The last layer's (weight, bias) when π is a two-action softmax from a plain Linear, else None."""
+        if self.n_actions != 2 or not isinstance(self.logits, MLP):
+            return None
+        last = next(reversed(self.logits._modules.values()))
+        if not isinstance(last, nn.Linear) or last._forward_hooks or last._forward_pre_hooks:
+            return None
+        return last.weight, last.bias
 
     def fits(self, spec: ActionSpec) -> bool:
         return spec.kind == self.action_kind and spec.nvec == (self.n_actions,)

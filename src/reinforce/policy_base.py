@@ -5,7 +5,7 @@ reinforce.gaussian (the diagonal Gaussian); both import this module, never the o
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -87,6 +87,18 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     return F.linear(x, weight, bias)
 
 
+def logit_difference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """l₁ − l₀ (...,) of a two-output layer (weight (2, in), bias (2,)) at x (..., in), as x·(w₁ − w₀) + (b₁ − b₀).
+
+    A two-action softmax depends on nothing else, and a matrix-vector product reads x once where the (rows, 2)
+    product and the difference of its columns cost 2-3× more: 4 inputs at 131,072 rows, 2 threads, 153 vs 389 µs
+    forward, and the weight gradient 160 vs 350-570 µs (an mv of xᵀ instead of an mm). Equal to the difference of
+    the logits to float rounding, not bit for bit.
+    """
+    z = torch.matmul(x, weight[1] - weight[0])
+    return z if bias is None else z.add_(bias[1] - bias[0])  # in place: the product saves x, not its output
+
+
 def tanh(x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
     """tanh(x), on CPU in float32 for ≥ FAST_TANH_ELEMENTS elements as 2·sigmoid(2x) − 1 with tanh's gradient 1 − y².
 
@@ -156,10 +168,19 @@ class MLP(nn.Sequential):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._through(x, self._modules.values())
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's input: every layer but the last (x itself for a single Linear)."""
+        return self._through(x, list(self._modules.values())[:-1])
+
+    def _through(self, x: torch.Tensor, layers: Iterable[nn.Module]) -> torch.Tensor:
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
-            return super().forward(x)
+            for layer in layers:
+                x = layer(x)
+            return x
         fresh = False  # x is the output of a Linear run as a function here, contiguous: ours to overwrite
-        for layer in self._modules.values():
+        for layer in layers:
             fn = _AS_FUNCTIONS.get(type(layer))
             if fn is None or layer._forward_hooks or layer._forward_pre_hooks:
                 x, fresh = layer(x), False
