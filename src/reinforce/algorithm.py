@@ -315,8 +315,8 @@ class PolicyGradient:
             "epoch": self.epoch,
             "time/env_steps": self.env_steps + batch.num_steps * self.reducer.world_size,
             # episodes: this process's (return sum, length sum, count) of finished episodes, float64
-            **rollout_metrics(self.reducer.sum(torch.stack([*episodes, batch.rewards.double().sum(),
-                                                            batch.dones.double().sum()]))),
+            **rollout_metrics(self.reducer.sum(torch.stack([*episodes, batch.rewards.sum(dtype=torch.float64),
+                                                            batch.dones.sum(dtype=torch.float64)]))),
             "train/loss": self._job_mean(train["train/loss"]),
             "train/entropy": self._job_mean(train["train/entropy"]),
             "train/lr": torch.tensor(lr),

@@ -45,7 +45,7 @@ def leave_one_env_out_mean(weights_TE: torch.Tensor, reducer: Reducer = LOCAL) -
     in the whole job there is no other env and the plain mean is used.
     """
     T, E = weights_TE.shape
-    per_env_E = weights_TE.double().sum(0)
+    per_env_E = weights_TE.sum(0, dtype=torch.float64)
     totals = reducer.sum(torch.stack([per_env_E.sum(), per_env_E.new_full((), float(E))]))
     job_sum, job_envs = totals[0], totals[1]
     others = (job_sum - per_env_E) / (T * (job_envs - 1).clamp_min(1))

@@ -116,9 +116,9 @@ class GraphedEpoch:
         train = a.descend(batch, loss)
         dones_TE = batch.dones
         episodes = (
-            torch.where(dones_TE, return_TE, 0.0).double().sum(),
-            torch.where(dones_TE, length_TE, 0).double().sum(),
-            dones_TE.double().sum(),
+            torch.where(dones_TE, return_TE, 0.0).sum(dtype=torch.float64),
+            torch.where(dones_TE, length_TE, 0).sum(dtype=torch.float64),
+            dones_TE.sum(dtype=torch.float64),
         )
         train = {**train, "train/loss": loss.detach(), "train/entropy": entropy.detach(), "finite": torch.isfinite(loss)}
         return batch, return_TE, length_TE, {**train, **dict(zip(("ret", "len", "n"), episodes))}
