@@ -9,7 +9,9 @@ on epochs are not the same batches). Prints JSON. The changes (`--change`):
 - `slices` (stop 35): the update's forward and backward, and the value fit's, in slices of rows that stay in cache;
 - `tanh` (stop 35): a large CPU tanh as 2·sigmoid(2x) − 1 (`--cases` may name presets: `pendulum-fast:32`);
 - `difference` (stop 36): a two-action policy's z = l₁ − l₀ as one matrix-vector product (`logit_difference`),
-  off: both logits, then their difference (the method that picks it is patched; the library has no switch).
+  off: both logits, then their difference (the method that picks it is patched; the library has no switch);
+- `sample` (stop 36): the rollout's sample of many envs in slices of rows (`HotPath._sample`), off: one call
+  (patched too). `slices` switches the update's slices and these together.
 
     python benchmarks/cpu_layouts.py --cases swingup:4096 swingup:65536 cartpole:16384 cartpole:65536 \\
         --threads 1 2 --rounds 6 --out docs/cpu_layouts.json
@@ -35,6 +37,7 @@ from throughput import ENVS, epoch_size, steps_for  # noqa: E402
 import reinforce.policy_base as layouts  # noqa: E402
 from reinforce import presets  # noqa: E402
 from reinforce.config import Config  # noqa: E402
+from reinforce.hotpath import HotPath  # noqa: E402
 from reinforce.policies import CategoricalPolicy  # noqa: E402
 from reinforce.run.build import build  # noqa: E402
 
@@ -48,9 +51,10 @@ CHANGES = {
              {"FAST_TANH_ELEMENTS": 0, "FAST_TANH_GRAPH_ELEMENTS": 0}),
     "difference": ({"_difference_head": CategoricalPolicy._difference_head},
                    {"_difference_head": lambda policy: None}),  # None: no two-action head, both logits made
+    "sample": ({"_sample": HotPath._sample}, {"_sample": lambda hot, obs_E: hot.policy.sample(obs_E)}),
 }
 # where each change's names live
-OWNERS = {"difference": CategoricalPolicy}
+OWNERS = {"difference": CategoricalPolicy, "sample": HotPath}
 
 
 def switch(change: str, on: bool) -> None:
@@ -78,6 +82,7 @@ def case(env: str, num_envs: int, threads: int, rounds: int, size: int | None, c
         for r in range(rounds):
             for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
                 switch(change, mode == "on")
+                agent.compile_hot_path(False)  # a new HotPath: its sample bound from the class as switched
                 started = time.perf_counter()
                 agent.step(agent.collect())
                 seconds[mode].append(time.perf_counter() - started)

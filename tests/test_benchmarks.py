@@ -234,6 +234,19 @@ def test_cpu_layouts_toggles_the_layouts_it_compares(tmp_path):
     finally:
         cpu_layouts.switch("difference", True)
     assert policy.pi(x)._logits is None  # on: z alone
+    from reinforce.hotpath import HotPath
+
+    wide = CategoricalPolicy(4, 2, hidden_sizes=(64,))
+    seen = []
+    pi = wide.pi
+    wide.pi = lambda obs, *args: seen.append(obs.shape[0]) or pi(obs, *args)
+    try:
+        cpu_layouts.switch("sample", False)
+        HotPath(wide, None, entropy_grad=False).sample(x)  # off: one call
+    finally:
+        cpu_layouts.switch("sample", True)
+    HotPath(wide, None, entropy_grad=False).sample(x)  # on: 8,192-row slices
+    assert seen == [20_000, 8192, 8192, 3616]
 
 
 def test_cpu_layouts_times_the_update_in_slices(tmp_path):

@@ -60,6 +60,36 @@ def test_the_eager_hot_path_is_the_plain_formula():
     assert agent.collector.sample == agent.hot.sample and not agent.hot.compiled
 
 
+@pytest.mark.parametrize("kind, envs", [("gaussian", 2 * 8192 + 100), ("categorical", 2 * 8192 + 3)])
+def test_many_envs_sample_in_slices_that_draw_what_one_call_draws(kind, envs):
+    """On CPU 16,484 envs of a 64-wide MLP go through the policy as 8,192 + 8,192 + 100 rows: the same draws
+    as one call, so the same actions to float rounding (the Gaussian's) or exactly (the categorical's), and
+    each row's action is its own observation's (a policy that sees a row's sign acts on it)."""
+    from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy
+    from reinforce.policy_base import rows_per_slice
+
+    torch.manual_seed(0)
+    policy = DiagonalGaussianPolicy(5, 1, hidden_sizes=(64, 64)) if kind == "gaussian" else \
+        CategoricalPolicy(5, 2, hidden_sizes=(64, 64))
+    assert rows_per_slice(policy, 5, envs) == 8192
+    hot = HotPath(policy, None, entropy_grad=False)
+    obs = torch.randn(envs, 5)
+    calls = []
+    pi = policy.pi
+    policy.pi = lambda obs, *args: calls.append(obs.shape[0]) or pi(obs, *args)
+    with torch.inference_mode():
+        torch.manual_seed(1)
+        sliced = hot.sample(obs)
+        torch.manual_seed(1)
+        whole = policy.sample(obs)
+    assert calls == [8192, 8192, envs - 16384, envs]  # three slices, then the one call
+    if kind == "gaussian":
+        torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-5)
+        assert (sliced - whole).abs().max() < 1e-5 < (sliced - whole.roll(1, 0)).abs().max()
+    else:
+        assert torch.equal(sliced, whole)
+
+
 def test_compile_can_be_switched_off_again():
     _, _, agent = build(dataclasses.replace(CASES["cartpole-linear"], compile=True))
     assert agent.hot.compiled

@@ -72,8 +72,18 @@ class HotPath:
         return rows_per_slice(self.value_fn.net, inputs_N.shape[-1], n * copies) // copies
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
-        """Actions (E, ...) for observations (E, ...): the policy's own sample."""
-        return self.policy.sample(obs_E)
+        """Actions (E, ...) for observations (E, ...): the policy's own sample. Eager on CPU, many envs' vector
+        observations go through the policy in slices of rows that stay in cache (policy_base.rows_per_slice), as
+        the update's do: the swing-up's 64-64 MLP sampled 65,536 envs in 69 ms a rollout of 8 steps instead of 133
+        (2 threads). Each slice but the last holds a multiple of 16 rows, so the slices draw the same random numbers
+        as one call would (torch fills normals 16 at a time; uniforms one by one), unless the last holds < 16."""
+        rows = 0
+        if obs_E.is_cpu and obs_E.dim() == 2 and not torch.compiler.is_compiling():
+            rows = rows_per_slice(self.policy, obs_E.shape[-1], obs_E.shape[0])
+            rows -= rows % 16
+        if not rows:
+            return self.policy.sample(obs_E)
+        return torch.cat([self.policy.sample(part) for part in obs_E.split(rows)])
 
     def _logp_entropy(self, obs_N: torch.Tensor, actions_N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log π(a|s) (N,) and the entropy (N,), the latter detached when only reported (entropy_coef 0)."""
