@@ -19,6 +19,8 @@ on epochs are not the same batches). Prints JSON. The changes (`--change`):
         cartpole:65536 --threads 1 2 --rounds 6 --out docs/cpu_slices.json
     python benchmarks/cpu_layouts.py --change difference --cases cartpole:4096 cartpole:16384 cartpole:65536 \\
         cartpole-fast:384 --threads 1 2 --rounds 10 --out docs/cpu_difference.json
+    python benchmarks/cpu_layouts.py --change sample --cases swingup:8192 swingup:16384 swingup:32768 \\
+        swingup:65536 --threads 1 2 --rounds 6 --out docs/cpu_sample_slices.json
 """
 from __future__ import annotations
 

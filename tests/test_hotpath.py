@@ -60,17 +60,22 @@ def test_the_eager_hot_path_is_the_plain_formula():
     assert agent.collector.sample == agent.hot.sample and not agent.hot.compiled
 
 
-@pytest.mark.parametrize("kind, envs", [("gaussian", 2 * 8192 + 100), ("categorical", 2 * 8192 + 3)])
+@pytest.mark.parametrize("kind, envs", [("gaussian", 2 * 8192 + 100), ("gaussian-2", 2 * 8192 + 100),
+                                        ("gaussian", 2 * 8192 + 5), ("categorical", 2 * 8192 + 3),
+                                        ("bernoulli", 2 * 8192 + 100)])
 def test_many_envs_sample_in_slices_that_draw_what_one_call_draws(kind, envs):
-    """On CPU 16,484 envs of a 64-wide MLP go through the policy as 8,192 + 8,192 + 100 rows: the same draws
-    as one call, so the same actions to float rounding (the Gaussian's) or exactly (the categorical's), and
-    each row's action is its own observation's (a policy that sees a row's sign acts on it)."""
-    from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy
+    """On CPU 16,484 envs of a 64-wide MLP go through the policy as 8,192 + 8,192 + 100 rows (a last slice under
+    16 rows joins the one before): the same draws as one call, so the same actions to float rounding (Gaussians,
+    also with two action dimensions, whose whole-batch mean is a transposed view) or exactly (categorical,
+    Bernoulli), and each row's action is its own observation's."""
+    from reinforce.policies import BernoulliPolicy, CategoricalPolicy, DiagonalGaussianPolicy
     from reinforce.policy_base import rows_per_slice
 
     torch.manual_seed(0)
-    policy = DiagonalGaussianPolicy(5, 1, hidden_sizes=(64, 64)) if kind == "gaussian" else \
-        CategoricalPolicy(5, 2, hidden_sizes=(64, 64))
+    policy = {"gaussian": lambda: DiagonalGaussianPolicy(5, 1, hidden_sizes=(64, 64)),
+              "gaussian-2": lambda: DiagonalGaussianPolicy(5, 2, hidden_sizes=(64, 64)),
+              "categorical": lambda: CategoricalPolicy(5, 2, hidden_sizes=(64, 64)),
+              "bernoulli": lambda: BernoulliPolicy(5, 3, hidden_sizes=(64, 64))}[kind]()
     assert rows_per_slice(policy, 5, envs) == 8192
     hot = HotPath(policy, None, entropy_grad=False)
     obs = torch.randn(envs, 5)
@@ -80,14 +85,17 @@ def test_many_envs_sample_in_slices_that_draw_what_one_call_draws(kind, envs):
     with torch.inference_mode():
         torch.manual_seed(1)
         sliced = hot.sample(obs)
+        after_slices = torch.get_rng_state()
         torch.manual_seed(1)
         whole = policy.sample(obs)
-    assert calls == [8192, 8192, envs - 16384, envs]  # three slices, then the one call
-    if kind == "gaussian":
+    assert calls == ([8192, 8192, envs - 16384] if envs - 16384 >= 16 else [8192, envs - 8192]) + [envs]
+    assert torch.get_rng_state().equal(after_slices)  # as many draws
+    if kind.startswith("gaussian"):
         torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-5)
         assert (sliced - whole).abs().max() < 1e-5 < (sliced - whole.roll(1, 0)).abs().max()
     else:
         assert torch.equal(sliced, whole)
+
 
 
 def test_compile_can_be_switched_off_again():

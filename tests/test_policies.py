@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from reinforce.config import Config
+from reinforce.distributions import CategoricalDist
 from reinforce.policies import CategoricalPolicy, DiagonalGaussianPolicy, make_policy
 
 
@@ -141,15 +142,42 @@ def test_a_two_action_policy_reads_only_the_logit_difference_and_matches_the_ful
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_a_hooked_last_layer_or_three_actions_keep_the_full_logits():
-    two = CategoricalPolicy(3, 2)
-    seen = []
-    two.logits[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
-    assert two._difference_head() is None
-    two.pi(torch.randn(5, 3))
-    assert seen == [torch.Size([5, 2])]  # the hook ran on the layer's whole output
+def test_hooks_a_custom_last_layer_few_rows_or_three_actions_keep_the_full_logits():
+    from reinforce.policy_base import Linear
+
+    for hooked in ("last layer", "head"):
+        two = CategoricalPolicy(3, 2, hidden_sizes=(8,))
+        seen = []
+        module = two.logits[-1] if hooked == "last layer" else two.logits
+        module.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+        assert two._difference_head() is None
+        two.pi(torch.randn(500, 3))
+        assert seen == [torch.Size([500, 2])]  # the hook ran on the whole output
+
+    class Doubled(Linear):  # a last layer with a forward of its own
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    custom = CategoricalPolicy(3, 2)
+    custom.logits[0] = Doubled(3, 2)
+    obs = torch.randn(500, 3)
+    assert custom._difference_head() is None
+    torch.testing.assert_close(custom.pi(obs).logits, torch.log_softmax(custom.logits(obs), -1))
+    few = CategoricalPolicy(3, 2)
+    assert few.pi(torch.randn(255, 3))._logits.shape == (255, 2) and few.pi(torch.randn(256, 3))._logits is None
     three = CategoricalPolicy(3, 3)
-    assert three._difference_head() is None and three.pi(torch.randn(5, 3))._logits.shape == (5, 3)
+    assert three._difference_head() is None and three.pi(torch.randn(500, 3))._logits.shape == (500, 3)
+
+
+def test_a_distribution_from_z_keeps_the_grad_mode_of_each_read_and_samples_any_shape():
+    z = torch.randn(6, requires_grad=True)
+    dist = CategoricalDist.of_difference(z)
+    with torch.no_grad():
+        assert dist.probs.grad_fn is None
+    assert dist.probs.grad_fn is not None  # not a copy cached under no_grad
+    assert dist.sample(torch.Size([3])).shape == (3, 6) and dist.batch_shape == (6,)
+    assert dist.support.upper_bound == 1
+    torch.testing.assert_close(dist.mode, (z > 0).long())
 
 
 def test_squashed_deterministic_act_is_squashed_mean():

@@ -24,11 +24,14 @@ _TANH_LIMIT = 1 - 1e-6
 
 
 def _noise(like: torch.Tensor, sample_shape: torch.Size, like_fn: Callable) -> torch.Tensor:
-    """`like_fn` (torch.rand_like or torch.randn_like) of shape (*sample_shape, *like.shape).
+    """`like_fn` (torch.rand_like or torch.randn_like) of shape (*sample_shape, *like.shape), row-major.
 
-    The *_like functions cost a third of torch.rand(shape) on rollout-sized batches (µs per step).
+    The *_like functions cost a third of torch.rand(shape) on rollout-sized batches (µs per step). Row-major
+    whatever `like`'s layout (a long, narrow policy output is a transposed view, policy_base.linear): the draws
+    then land in the same rows however the batch is split (the rollout's slices, hotpath.HotPath._sample), and
+    torch's CPU normals take their 16-at-a-time path instead of one at a time.
     """
-    return like_fn(like.expand(*sample_shape, *like.shape) if sample_shape else like)
+    return like_fn(like.expand(*sample_shape, *like.shape) if sample_shape else like, memory_format=torch.contiguous_format)
 
 
 class _Fresh(Distribution):
@@ -90,9 +93,10 @@ class CategoricalDist(_Fresh):
 
     @property
     def _raw(self) -> torch.Tensor:
-        """The unnormalised logits (..., n)."""
-        if self._logits is None:  # made from z: (0, z)
-            self._logits = torch.stack([torch.zeros_like(self._z_cache), self._z_cache], -1)
+        """The unnormalised logits (..., n); made from z, (0, z), on every call (a cached copy would keep the
+        grad mode of its first use)."""
+        if self._logits is None:
+            return torch.stack([torch.zeros_like(self._z_cache), self._z_cache], -1)
         return self._logits
 
     @property
@@ -106,7 +110,7 @@ class CategoricalDist(_Fresh):
 
     @property
     def support(self) -> constraints.Constraint:
-        return constraints.integer_interval(0, self._raw.shape[-1] - 1)
+        return constraints.integer_interval(0, 1 if self._z_mode is _GIVEN else self._raw.shape[-1] - 1)
 
     @property
     def logits(self) -> torch.Tensor:

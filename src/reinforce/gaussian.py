@@ -130,9 +130,7 @@ class DiagonalGaussianPolicy(Policy):
         x = self.features(obs)
         if self.std_head is None:
             return self.mu(x), self.log_std
-        *torso, out = self.mu  # (slicing the Sequential would build a new module on every call)
-        for layer in torso:
-            x = layer(x)
+        x, out = self.mu.hidden(x), self.mu[-1]
         # Only the head's part is clamped: the vector log σ always keeps its gradient (policy and entropy),
         # so σ can never freeze at a bound.
         per_state = self.std_head(x.detach()).clamp(-STD_HEAD_RANGE, STD_HEAD_RANGE)

@@ -21,11 +21,16 @@ from reinforce.distributions import BernoulliDist, CategoricalDist, MultiCategor
 from reinforce.encoders import ImageEncoder, make_encoder
 from reinforce.gaussian import DiagonalGaussianPolicy
 from reinforce.observations import observation_spec
-from reinforce.policy_base import ACTIVATIONS, MLP, Policy, logit_difference, mlp
+from reinforce.policy_base import ACTIVATIONS, MLP, Linear, Policy, logit_difference, mlp
 from reinforce.spaces import ActionSpec, action_spec
 
 __all__ = ["ACTIVATIONS", "BernoulliPolicy", "CategoricalPolicy", "DiagonalGaussianPolicy", "MultiCategoricalPolicy",
            "Policy", "make_policy", "mlp"]
+
+
+# From this many rows a two-action policy makes z = l₁ − l₀ directly (policy_base.logit_difference); a rollout
+# step of 16-64 envs through a 64-64 MLP took ~4 µs longer that way, 256 rows ~30 µs less.
+DIFFERENCE_ROWS = 256
 
 
 class CategoricalPolicy(Policy):
@@ -49,7 +54,8 @@ class CategoricalPolicy(Policy):
     action_kind = "discrete"
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
-        head = self._difference_head() if mask is None else None
+        # (below DIFFERENCE_ROWS rows the selects making w₁ − w₀ and b₁ − b₀ cost more than they save)
+        head = self._difference_head() if mask is None and obs.numel() >= DIFFERENCE_ROWS * self.obs_dim else None
         if head is not None:  # two actions: only z = l₁ − l₀ matters (policy_base.logit_difference)
             if self.obs_mirror is None:
                 return CategoricalDist.of_difference(logit_difference(self.logits.hidden(self.features(obs)), *head))
@@ -61,11 +67,13 @@ class CategoricalPolicy(Policy):
         return CategoricalDist((logits_2[0] + logits_2[1].flip(-1)) / 2, mask)
 
     def _difference_head(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-        """The last layer's (weight, bias) when π is a two-action softmax from a plain Linear, else None."""
-        if self.n_actions != 2 or not isinstance(self.logits, MLP):
+        """The last layer's (weight, bias) when π is a two-action softmax from a plain Linear (nn.Linear's own
+        forward) in our MLP, neither with hooks, else None: both logits are then made as the modules say."""
+        head = self.logits
+        if self.n_actions != 2 or not isinstance(head, MLP) or head._forward_hooks or head._forward_pre_hooks:
             return None
-        last = next(reversed(self.logits._modules.values()))
-        if not isinstance(last, nn.Linear) or last._forward_hooks or last._forward_pre_hooks:
+        last = next(reversed(head._modules.values()))
+        if type(last).forward not in (nn.Linear.forward, Linear.forward) or last._forward_hooks or last._forward_pre_hooks:
             return None
         return last.weight, last.bias
 
