@@ -64,8 +64,8 @@ BUGS = [
         "    continues_TE = ~terminated.bool()\n    # The value that stands in",
         RETURNS, "a time limit does not end the return: it runs on into the next episode"),
     Bug("returns_no_discount", "returns.py",
-        "next_return_E = rewards[t] + gamma * torch.where(",
-        "next_return_E = rewards[t] + 1.0 * torch.where(",
+        "_backwards(rewards, continues_TE, cut_value_TE, gamma, next_return_E, returns_TE)",
+        "_backwards(rewards, continues_TE, cut_value_TE, 1.0, next_return_E, returns_TE)",
         RETURNS, "gamma ignored in the reward-to-go"),
     # -- bootstrapping with V (inside the agent) ----------------------------------------------------
     Bug("bootstrap_no_value_at_truncation", "algorithm.py",

@@ -85,3 +85,19 @@ def test_bad_inputs():
         bootstrapped_returns(torch.zeros(3, 2), torch.zeros(3, 1, dtype=torch.bool), torch.zeros(3, 2, dtype=torch.bool), 0.9)
     with pytest.raises(ValueError, match="gamma"):
         discounted_returns(torch.zeros(3, 2), torch.zeros(3, 2), 1.5)
+
+
+def test_returns_keep_the_graph_of_values_that_have_one():
+    """The in-place recursion is for plain tensors; a truncation value or last value with a graph gets its gradient."""
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    terminated = torch.zeros(3, 1, dtype=torch.bool)
+    truncated = torch.tensor([[False], [True], [False]])
+    cut = torch.full((3, 1), 10.0, requires_grad=True)
+    last = torch.tensor([5.0], requires_grad=True)
+    returns = bootstrapped_returns(rewards, terminated, truncated, 0.5, cut, last)
+    # G_2 = 3 + 0.5·5 = 5.5; G_1 = 2 + 0.5·10 (cut at the truncation) = 7; G_0 = 1 + 0.5·7 = 4.5
+    assert returns[:, 0].tolist() == [4.5, 7.0, 5.5]
+    returns.sum().backward()
+    assert last.grad.tolist() == [0.5] and cut.grad[:, 0].tolist() == [0.0, 0.5 + 0.25, 0.0]
+    with torch.no_grad():
+        assert bootstrapped_returns(rewards, terminated, truncated, 0.5, cut, last).equal(returns.detach())
