@@ -109,3 +109,27 @@ def test_a_long_value_fit_goes_in_slices_with_the_whole_batchs_loss_and_gradient
     for g, p in zip(sliced, value_fn.parameters()):
         assert not torch.equal(g, p.grad) or g.numel() == 1  # added up in another order
         torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5 * p.grad.abs().max().item())
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_agents_v_of_a_long_batch_goes_in_slices_with_the_same_values(monkeypatch, mirror):
+    """agent.value (the baseline and bootstrap values before the fit) runs a long (T, E, D) batch in the fit's
+    slices of rows, the mirror's two sides counted as rows: the same values as one call, in the batch's shape."""
+    cfg = reinforce.Config(env_id="Pendulum-v1", num_envs=40, steps_per_rollout=64, hidden_sizes=(16,),
+                           value_hidden_sizes=(64, 64), baseline="gae", backend="native", seed=0,
+                           normalize_observations=True, mirror_obs_signs=(1, -1, -1) if mirror else ())
+    _, _, agent = build(cfg)
+    agent.learn(1)  # a fitted V and normaliser, not the initial ones
+    obs = agent.collect().obs  # (64, 40, 3): 2,560 rows
+    monkeypatch.setattr("reinforce.policy_base.SLICE_FLOATS", 64 * 1024)  # 1,024 rows of the 64-wide layers
+    seen = []
+    real = agent._value_of
+    monkeypatch.setattr(agent, "_value_of", lambda x: seen.append(x.shape[:-1]) or real(x))
+    with torch.no_grad():
+        sliced = agent.value(obs)
+        per_slice = 1024 // (2 if mirror else 1)
+        assert [s[-1] for s in seen] == [per_slice] * (2560 // per_slice) + ([2560 % per_slice] if 2560 % per_slice else [])
+        monkeypatch.setattr("reinforce.policy_base.SLICE_FLOATS", 0)
+        whole = agent.value(obs)
+    assert sliced.shape == whole.shape == (64, 40)
+    torch.testing.assert_close(sliced, whole, rtol=1e-6, atol=1e-5)  # (bit for bit on the machine measured)

@@ -31,14 +31,12 @@ from reinforce.config import ReinforceOptions
 from reinforce.envs.vector import VecEnv
 from reinforce.hotpath import HotPath, log_prob_and_entropy
 from reinforce.metrics import Metrics, rollout_metrics, to_numbers
-from reinforce.policies import Policy
+from reinforce.policies import Policy, check_policy_fits
 from reinforce.policy_base import rows_per_slice
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
-from reinforce.observations import observation_spec
 from reinforce.optim import exact_lr, load_keeping_kernel, make_adam, portable_state
-from reinforce.spaces import action_spec
 from reinforce.value import ValueFunction
 
 
@@ -46,25 +44,6 @@ def make_options(options: ReinforceOptions | None = None, **overrides: Any) -> R
     """`options` (a ReinforceOptions or a Config; only the algorithm's fields are kept) with `overrides`."""
     base = ReinforceOptions() if options is None else options.options
     return base.replace(**overrides) if overrides else base
-
-
-def check_policy_fits(policy: Policy, env: VecEnv) -> None:
-    """A clear ValueError when the policy's input size or action kind and size are not the env's."""
-    obs_dim = observation_spec(env.single_observation_space).flat_dim
-    spec = action_spec(env.single_action_space)
-    hint = "build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
-    kind = getattr(policy, "action_kind", None)
-    if kind is not None and kind != spec.kind:
-        raise ValueError(f"the env's actions are {spec.kind} ({env.single_action_space}) but the policy's are {kind}; {hint}")
-    fits = getattr(policy, "fits", None)  # a duck-typed policy may not say: trust it
-    if getattr(policy, "obs_dim", obs_dim) != obs_dim or (fits is not None and not fits(spec)):
-        words = {"n_actions": "actions", "nvec": "choices per sub-action", "n": "bits", "act_dim": "action dimensions"}
-        gives = next((f"{getattr(policy, a)} {w}" for a, w in words.items() if hasattr(policy, a)), "actions")
-        env_outputs = list(spec.nvec) if spec.kind == "multi_discrete" else spec.outputs
-        raise ValueError(
-            f"the policy takes {getattr(policy, 'obs_dim', '?')} observation values and gives {gives}, "
-            f"but the env has {obs_dim} and {env_outputs}; {hint}"
-        )
 
 
 class PolicyGradient:
@@ -152,8 +131,13 @@ class PolicyGradient:
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) of raw observations (..., obs_dim), read as the policy reads them (normalised when it normalises).
-        Under the policy's mirror (`mirror_obs_signs`) V is made even, the mean of V at s and at its image."""
-        return self._value_of(self._value_inputs(obs))
+        Under the policy's mirror (`mirror_obs_signs`) V is made even, the mean of V at s and at its image. Where
+        the value fit goes by hand (CPU, vectors), a long batch goes in its slices of rows: the same values."""
+        rows = self.hot.value_slice_rows(obs.shape[-1], obs.numel() // obs.shape[-1], 2 if self._mirrored() else 1)
+        if not rows:
+            return self._value_of(self._value_inputs(obs))
+        parts = obs.reshape(-1, obs.shape[-1]).split(rows)
+        return torch.cat([self._value_of(self._value_inputs(part)) for part in parts]).view(obs.shape[:-1])
 
     def _mirrored(self) -> bool:
         """V is made even: the policy has a mirror (a policy of the user's own may not) and `mirror_value` is on."""

@@ -49,7 +49,7 @@ class HotPath:
         `value_mse` and its backward. By hand, a long batch (N, D), or (2, N, D) mirrored, goes in slices of rows
         that stay in cache (policy_base.rows_per_slice), as the policy's loss does."""
         n = targets_N.shape[0]
-        rows = self._value_slice_rows(inputs_N, n)
+        rows = self.value_slice_rows(inputs_N.shape[-1], n, inputs_N.shape[0] if inputs_N.dim() == 3 else 1)
         if not rows:
             if self._value_layers is not None:
                 return mse_and_grads(self._value_layers, inputs_N.reshape(-1, inputs_N.shape[-1]), targets_N)
@@ -63,13 +63,12 @@ class HotPath:
                                   accumulate=start > 0)
         return loss
 
-    def _value_slice_rows(self, inputs_N: torch.Tensor, n: int) -> int:
-        """Targets per slice of the value fit by hand on n targets (0: the whole batch at once); the mirror's
-        copies of each row count as rows."""
+    def value_slice_rows(self, obs_dim: int, n: int, copies: int = 1) -> int:
+        """Rows per slice of V on n rows of obs_dim values where the value fit goes by hand (0: the whole batch at
+        once, and always elsewhere); each row runs `copies` times (the mirror's two sides)."""
         if self._value_layers is None:
             return 0
-        copies = inputs_N.shape[0] if inputs_N.dim() == 3 else 1
-        return rows_per_slice(self.value_fn.net, inputs_N.shape[-1], n * copies) // copies
+        return rows_per_slice(self.value_fn.net, obs_dim, n * copies) // copies
 
     def _sample(self, obs_E: torch.Tensor) -> torch.Tensor:
         """Actions (E, ...) for observations (E, ...): the policy's own sample. Eager on CPU, many envs' vector

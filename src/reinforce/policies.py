@@ -10,6 +10,7 @@ from the action space. The base class is in reinforce.policy_base, the Gaussian 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -25,7 +26,7 @@ from reinforce.policy_base import ACTIVATIONS, MLP, Linear, Policy, logit_differ
 from reinforce.spaces import ActionSpec, action_spec
 
 __all__ = ["ACTIVATIONS", "BernoulliPolicy", "CategoricalPolicy", "DiagonalGaussianPolicy", "MultiCategoricalPolicy",
-           "Policy", "make_policy", "mlp"]
+           "Policy", "check_policy_fits", "make_policy", "mlp"]
 
 
 # From this many rows a two-action policy makes z = l₁ − l₀ directly (policy_base.logit_difference); a rollout
@@ -202,3 +203,22 @@ def make_policy(
     if normalize_observations:
         policy.enable_obs_normalization(obs_dim)
     return policy
+
+
+def check_policy_fits(policy: Policy, env: Any) -> None:
+    """A clear ValueError when the policy's input size or action kind and size are not those of `env` (a VecEnv)."""
+    obs_dim = observation_spec(env.single_observation_space).flat_dim
+    spec = action_spec(env.single_action_space)
+    hint = "build it with reinforce.make_policy(env.single_observation_space, env.single_action_space)"
+    kind = getattr(policy, "action_kind", None)
+    if kind is not None and kind != spec.kind:
+        raise ValueError(f"the env's actions are {spec.kind} ({env.single_action_space}) but the policy's are {kind}; {hint}")
+    fits = getattr(policy, "fits", None)  # a duck-typed policy may not say: trust it
+    if getattr(policy, "obs_dim", obs_dim) != obs_dim or (fits is not None and not fits(spec)):
+        words = {"n_actions": "actions", "nvec": "choices per sub-action", "n": "bits", "act_dim": "action dimensions"}
+        gives = next((f"{getattr(policy, a)} {w}" for a, w in words.items() if hasattr(policy, a)), "actions")
+        env_outputs = list(spec.nvec) if spec.kind == "multi_discrete" else spec.outputs
+        raise ValueError(
+            f"the policy takes {getattr(policy, 'obs_dim', '?')} observation values and gives {gives}, "
+            f"but the env has {obs_dim} and {env_outputs}; {hint}"
+        )
