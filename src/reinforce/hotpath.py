@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from reinforce.policies import Policy
-from reinforce.policy_base import rows_per_slice
+from reinforce.policy_base import MIN_SLICE_ROWS, rows_per_slice
 from reinforce.value import ValueFunction
 from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 
@@ -79,8 +79,8 @@ class HotPath:
         one; distributions._noise draws row-major). A policy of the user's own is sampled whole: it may keep
         per-env state between steps."""
         rows = 0
-        if (obs_E.is_cpu and obs_E.dim() == 2 and not torch.compiler.is_compiling()
-                and type(self.policy).__module__.startswith("reinforce.")):
+        if (obs_E.shape[0] >= 2 * MIN_SLICE_ROWS and obs_E.is_cpu and obs_E.dim() == 2  # (cheap tests first: every step)
+                and not torch.compiler.is_compiling() and type(self.policy).__module__.startswith("reinforce.")):
             rows = rows_per_slice(self.policy, obs_E.shape[-1], obs_E.shape[0])
             rows -= rows % 16
         if not rows:
