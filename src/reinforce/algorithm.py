@@ -32,7 +32,7 @@ from reinforce.envs.vector import VecEnv
 from reinforce.hotpath import HotPath, log_prob_and_entropy
 from reinforce.metrics import Metrics, rollout_metrics, to_numbers
 from reinforce.policies import Policy, check_policy_fits
-from reinforce.policy_base import rows_per_slice
+from reinforce.policy_base import in_row_slices, rows_per_slice
 from reinforce.reduce import LOCAL, Reducer, leave_one_env_out_mean, normalize
 from reinforce.returns import bootstrapped_returns, episode_starts, gae, total_returns
 from reinforce.rollout import Batch, RolloutCollector
@@ -136,8 +136,8 @@ class PolicyGradient:
         rows = self.hot.value_slice_rows(obs.shape[-1], obs.numel() // obs.shape[-1], 2 if self._mirrored() else 1)
         if not rows:
             return self._value_of(self._value_inputs(obs))
-        parts = obs.reshape(-1, obs.shape[-1]).split(rows)
-        return torch.cat([self._value_of(self._value_inputs(part)) for part in parts]).view(obs.shape[:-1])
+        values_N = in_row_slices(lambda part: self._value_of(self._value_inputs(part)), obs.reshape(-1, obs.shape[-1]), rows)
+        return values_N.view(obs.shape[:-1])
 
     def _mirrored(self) -> bool:
         """V is made even: the policy has a mirror (a policy of the user's own may not) and `mirror_value` is on."""

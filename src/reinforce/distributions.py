@@ -61,9 +61,6 @@ class _VectorEvent(_Fresh):
         return getattr(self, self._vector).shape[-1:]
 
 
-_GIVEN = (None, None)  # CategoricalDist._z_mode of a z given by the policy: valid under any grad mode
-
-
 class CategoricalDist(_Fresh):
     """Softmax over unnormalised `logits` (..., n); actions are (...,) int64 in [0, n).
 
@@ -89,8 +86,8 @@ class CategoricalDist(_Fresh):
     def of_difference(cls, z: torch.Tensor) -> CategoricalDist:
         """The two-action softmax from z = l₁ − l₀ (...,) alone: logits (0, z), made only if asked for
         (`logits`, `probs`, `mode`); sample, log_prob and entropy read z itself."""
-        dist = cls.__new__(cls)
-        dist._logits, dist._mask, dist._z_cache, dist._z_mode = None, None, z, _GIVEN
+        dist = cls.__new__(cls)  # `_logits` None marks a z given: valid under any grad mode
+        dist._logits, dist._mask, dist._z_cache, dist._z_mode = None, None, z, None
         return dist
 
     @property
@@ -103,7 +100,7 @@ class CategoricalDist(_Fresh):
 
     @property
     def _batch_shape(self) -> torch.Size:
-        return self._z_cache.shape if self._z_mode is _GIVEN else self._raw.shape[:-1]
+        return self._z_cache.shape if self._logits is None else self._raw.shape[:-1]
 
     @property
     def mask(self) -> torch.Tensor | None:
@@ -112,7 +109,7 @@ class CategoricalDist(_Fresh):
 
     @property
     def support(self) -> constraints.Constraint:
-        return constraints.integer_interval(0, 1 if self._z_mode is _GIVEN else self._raw.shape[-1] - 1)
+        return constraints.integer_interval(0, 1 if self._logits is None else self._raw.shape[-1] - 1)
 
     @property
     def logits(self) -> torch.Tensor:
@@ -134,7 +131,7 @@ class CategoricalDist(_Fresh):
         `unbind` rather than two `[..., i]` selects: its backward is one stack of (−g, g), where each
         select's is a zero-filled (..., 2) tensor and a copy (the largest cost of a CartPole update).
         """
-        if self._z_mode is _GIVEN:
+        if self._logits is None:  # given (of_difference)
             return self._z_cache
         if self._raw.shape[-1] != 2 or self._mask is not None:
             return None

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from reinforce.policies import Policy
-from reinforce.policy_base import MIN_SLICE_ROWS, rows_per_slice
+from reinforce.policy_base import MIN_SLICE_ROWS, in_row_slices, rows_per_slice
 from reinforce.value import ValueFunction
 from reinforce.valuefit import mse_and_grads, plain_tanh_layers
 
@@ -74,21 +74,14 @@ class HotPath:
         """Actions (E, ...) for observations (E, ...): the policy's own sample. Eager on CPU, many envs' vector
         observations go through one of the library's policies in slices of rows that stay in cache
         (policy_base.rows_per_slice), as the update's do (docs/benchmarks.md: the swing-up at 65,536 envs
-        1.27-1.36× faster). Every slice holds a multiple of 16 rows but the last, which holds 16 or more, so the
-        slices draw the same random numbers as one call would (torch fills normals 16 at a time, uniforms one by
-        one; distributions._noise draws row-major). A policy of the user's own is sampled whole: it may keep
-        per-env state between steps."""
+        1.27-1.36× faster), cut so that the slices draw the random numbers one call would
+        (policy_base.in_row_slices; distributions._noise draws row-major). A policy of the user's own is sampled
+        whole: it may keep per-env state between steps."""
         rows = 0
         if (obs_E.shape[0] >= 2 * MIN_SLICE_ROWS and obs_E.is_cpu and obs_E.dim() == 2  # (cheap tests first: every step)
                 and not torch.compiler.is_compiling() and type(self.policy).__module__.startswith("reinforce.")):
             rows = rows_per_slice(self.policy, obs_E.shape[-1], obs_E.shape[0])
-            rows -= rows % 16
-        if not rows:
-            return self.policy.sample(obs_E)
-        parts = list(obs_E.split(rows))
-        if parts[-1].shape[0] < 16:  # a short last slice would take torch's other path for normals
-            parts[-2:] = [obs_E[rows * (len(parts) - 2):]]
-        return torch.cat([self.policy.sample(part) for part in parts])
+        return in_row_slices(self.policy.sample, obs_E, rows) if rows else self.policy.sample(obs_E)
 
     def _logp_entropy(self, obs_N: torch.Tensor, actions_N: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log π(a|s) (N,) and the entropy (N,), the latter detached when only reported (entropy_coef 0)."""

@@ -5,7 +5,7 @@ reinforce.gaussian (the diagonal Gaussian); both import this module, never the o
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -52,6 +52,17 @@ def rows_per_slice(module: nn.Module, obs_dim: int, batch_rows: int | None = Non
     copies = 1 if getattr(module, "obs_mirror", None) is None else 2
     rows = max(MIN_SLICE_ROWS, SLICE_FLOATS // widest_activation(module, obs_dim) // copies)
     return rows if batch_rows is None or rows <= batch_rows // 2 else 0
+
+
+def in_row_slices(fn: Callable[[torch.Tensor], torch.Tensor], x_ND: torch.Tensor, rows: int) -> torch.Tensor:
+    """fn(x) for a row-wise fn, run on slices of `rows` rows (rounded down to a multiple of 16) and joined. A last
+    slice under 16 rows joins the one before: torch fills normals 16 at a time, so a sampling fn draws the numbers
+    one call would."""
+    rows -= rows % 16
+    parts = list(x_ND.split(rows))
+    if len(parts) > 1 and parts[-1].shape[0] < 16:
+        parts[-2:] = [x_ND[rows * (len(parts) - 2):]]
+    return torch.cat([fn(part) for part in parts])
 
 
 def narrow_to_wide(in_features: int, out_features: int) -> bool:
