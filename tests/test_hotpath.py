@@ -98,6 +98,25 @@ def test_many_envs_sample_in_slices_that_draw_what_one_call_draws(kind, envs):
 
 
 
+def test_a_policy_that_may_keep_state_is_sampled_whole():
+    """Slicing is for policies whose rows are independent (Policy.rows_independent): a subclass that sets it back to
+    False, as one keeping per-env state would, sees every env in one call; the library's class, in slices."""
+    from reinforce.policies import CategoricalPolicy
+
+    class Stateful(CategoricalPolicy):
+        rows_independent = False
+
+    obs = torch.randn(2 * 8192 + 100, 5)
+    for cls, expected in ((Stateful, [obs.shape[0]]), (CategoricalPolicy, [8192, 8192, 100])):
+        policy = cls(5, 2, hidden_sizes=(64, 64))
+        calls = []
+        pi = policy.pi
+        policy.pi = lambda obs, *args, pi=pi, calls=calls: calls.append(obs.shape[0]) or pi(obs, *args)
+        with torch.inference_mode():
+            HotPath(policy, None, entropy_grad=False).sample(obs)
+        assert calls == expected, cls.__name__
+
+
 def test_compile_can_be_switched_off_again():
     _, _, agent = build(dataclasses.replace(CASES["cartpole-linear"], compile=True))
     assert agent.hot.compiled

@@ -38,6 +38,7 @@ class DiagonalGaussianPolicy(Policy):
     """
 
     action_kind = "box"
+    rows_independent = True
     head_name = "mu"
 
     def __init__(

@@ -75,11 +75,12 @@ class HotPath:
         observations go through one of the library's policies in slices of rows that stay in cache
         (policy_base.rows_per_slice), as the update's do (docs/benchmarks.md: the swing-up at 65,536 envs
         1.27-1.36× faster), cut so that the slices draw the random numbers one call would
-        (policy_base.in_row_slices; distributions._noise draws row-major). A policy of the user's own is sampled
-        whole: it may keep per-env state between steps."""
+        (policy_base.in_row_slices; distributions._noise draws row-major). Only a policy that says its rows are
+        independent (`Policy.rows_independent`: the library's do) is sliced; one of the user's own is sampled whole,
+        as it may keep per-env state between steps."""
         rows = 0
         if (obs_E.shape[0] >= 2 * MIN_SLICE_ROWS and obs_E.is_cpu and obs_E.dim() == 2  # (cheap tests first: every step)
-                and not torch.compiler.is_compiling() and type(self.policy).__module__.startswith("reinforce.")):
+                and not torch.compiler.is_compiling() and getattr(self.policy, "rows_independent", False)):
             rows = rows_per_slice(self.policy, obs_E.shape[-1], obs_E.shape[0])
         return in_row_slices(self.policy.sample, obs_E, rows) if rows else self.policy.sample(obs_E)
 

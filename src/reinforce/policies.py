@@ -53,6 +53,7 @@ class CategoricalPolicy(Policy):
         self._set_mirror(mirror_obs_signs)
 
     action_kind = "discrete"
+    rows_independent = True
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> CategoricalDist:
         # (below DIFFERENCE_ROWS rows the selects making w₁ − w₀ and b₁ − b₀ cost more than they save)
@@ -90,6 +91,7 @@ class MultiCategoricalPolicy(Policy):
     """
 
     action_kind = "multi_discrete"
+    rows_independent = True
 
     def __init__(self, obs_dim: int, nvec: Sequence[int], hidden_sizes: Sequence[int] = (), activation: str = "tanh",
                  encoder: ImageEncoder | None = None):
@@ -115,6 +117,7 @@ class BernoulliPolicy(Policy):
     """
 
     action_kind = "multi_binary"
+    rows_independent = True
 
     def __init__(self, obs_dim: int, n: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",
                  encoder: ImageEncoder | None = None):

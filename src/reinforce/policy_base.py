@@ -234,6 +234,10 @@ class Policy(nn.Module):
     ar_steps: float = 0.0  # τ of autoregressive exploration (DiagonalGaussianPolicy, reinforce.autoregressive); 0: none
     ar_fade: float = 1.0  # the factor on its ρ = e^(-1/τ) for the current epoch (correlated_noise_decay_steps)
     head_name: str = "logits"  # the attribute holding the head MLP (DiagonalGaussianPolicy: "mu")
+    # Each row's distribution depends on that row's observation alone and `sample` keeps no state between calls,
+    # so the rollout may sample many envs in slices of rows (HotPath._sample). The library's policies say so; a
+    # subclass that keeps per-env state or mixes rows (batch statistics) sets it back to False.
+    rows_independent: bool = False
 
     def __init__(self) -> None:
         super().__init__()
