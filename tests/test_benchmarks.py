@@ -93,6 +93,18 @@ def test_time_to_target_times_a_run_to_cartpole_target(tmp_path):
     assert f"| {alone['gymnasium_sync']:,.0f} |" in line
 
 
+def test_time_to_solve_runs_a_seed_in_process_and_as_a_whole_process():
+    """Issue 16's fast preset: seed 0 of cartpole-fast solves CartPole-v1, in this process and in a fresh one (the
+    same epoch: the same seed trains the same way), and the whole process's seconds include its own training."""
+    result = run_script("time_to_solve.py", "--seeds", "1")
+    ours = result["ours"]
+    assert ours["in_process_s"]["solved"] == "1/1" and ours["whole_process_s"]["solved"] == "1/1"
+    run, process = ours["runs"][0], ours["process_runs"][0]
+    assert run["ep_return_mean"] >= 475 and run["episodes"] >= 20
+    assert process["epoch"] == run["epoch"] and process["env_steps"] == run["env_steps"]
+    assert process["process_s"] > process["wall_s"] > 0
+
+
 def test_time_to_target_reports_a_capped_run_as_missed():
     result = run_script("time_to_target.py", "--algos", "ours", "--envs", "Acrobot-v1", "--seeds", "1", "--max-epochs", "2",
                         "--our-backend", "sync")
