@@ -101,6 +101,57 @@ def test_evaluate_an_agent_or_a_run_folder(tmp_path):
     assert by_path["return_min"] <= by_path["return_mean"] <= by_path["return_max"]
 
 
+def test_evaluate_on_another_id_a_saved_file_or_an_env_of_ones_own(tmp_path):
+    """env_id is used (CartPole-v0's run on v1, the same physics: the same numbers; an unknown id is refused), a file
+    from agent.save outside any run folder is evaluated from the config inside it, and an agent whose env was given
+    as an object is evaluated with env_id= or env= (its own Config cannot rebuild that env)."""
+    run = reinforce.train("cartpole", tmp_path / "run", tensorboard=False, **SMALL)
+    own = reinforce.evaluate(run, episodes=4)
+    assert reinforce.evaluate(run, env_id="CartPole-v1", episodes=4) == own
+    with pytest.raises(ValueError, match="unknown environment id 'NoSuchEnv-v0'"):
+        reinforce.evaluate(run, env_id="NoSuchEnv-v0", episodes=4)
+    agent = reinforce.load(run)
+    with pytest.raises(ValueError, match="policy takes 4 observation values .* env has 6"):
+        reinforce.evaluate(agent, env_id="Acrobot-v1", episodes=2)
+    for bad in (0, "3"):
+        with pytest.raises(ValueError, match="episodes must be >= 1"):
+            reinforce.evaluate(agent, episodes=bad)
+    saved = agent.save(tmp_path / "elsewhere" / "agent.pt")
+    assert reinforce.evaluate(saved, episodes=4) == own
+
+    given = reinforce.from_env(gym.make("CartPole-v1"), seed=0)
+    mine = reinforce.Reinforce(given, reinforce.CategoricalPolicy(4, 2))
+    with pytest.raises(ValueError, match=r"given as an object.*evaluate\(agent, env=...\) or env_id"):
+        reinforce.evaluate(mine, episodes=2)
+    with pytest.raises(ValueError, match="given as an object"):
+        mine.save(tmp_path / "mine.pt")
+    assert reinforce.evaluate(mine, env_id="CartPole-v1", episodes=3)["length_min"] >= 1
+    other = reinforce.from_env(gym.make("CartPole-v1"), seed=1)
+    assert reinforce.evaluate(mine, env=other, episodes=3)["length_min"] >= 1
+    other.reset()  # left open for its owner
+
+
+def test_an_agent_remembers_its_envs_wrappers_and_refuses_kwargs_it_cannot_save(tmp_path):
+    """make_vec_env's wrappers reach describe(), evaluation and a saved file (a 10-step time limit: every evaluated
+    episode lasts 10 steps); env_kwargs, which a Config does not hold, make saving refuse rather than lose them."""
+    env = reinforce.make_vec_env("CartPole-v1", 4, seed=0, wrappers=["TimeLimit(max_episode_steps=10)"])
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=16)
+    assert agent.describe().wrappers == ("TimeLimit(max_episode_steps=10)",) and agent.describe().backend == "auto"
+    assert reinforce.evaluate(agent, episodes=4)["length_max"] == 10
+    assert reinforce.load(agent.save(tmp_path / "a.pt")).describe().wrappers == ("TimeLimit(max_episode_steps=10)",)
+    env = reinforce.make_vec_env("CartPole-v1", 2, seed=0, env_kwargs={"sutton_barto_reward": True})
+    with pytest.raises(ValueError, match=r"made with env_kwargs \(sutton_barto_reward\).*gymnasium.register"):
+        reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2)).save(tmp_path / "b.pt")
+
+
+def test_reinforce_names_what_it_takes():
+    env = reinforce.make_vec_env("CartPole-v1", 2, seed=0)
+    with pytest.raises(TypeError, match="takes a vector env .* and a policy module .* got TorchCartPoleV1 and NoneType"):
+        reinforce.Reinforce(env, None)
+    with pytest.raises(TypeError, match=r"options must be a ReinforceOptions or a Config, got float 0.1.*lr=0.1"):
+        reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), 0.1)
+
+
 def test_from_env_trains_on_a_users_own_wrapped_env():
     user_env = gym.wrappers.TransformReward(gym.make("CartPole-v1"), lambda r: 2 * r)
     env = reinforce.from_env(user_env, seed=0)

@@ -360,6 +360,8 @@ def test_linear_lr_schedule_and_grad_clipping():
     )
     history = agent.learn(4)
     assert [m["train/lr"] for m in history] == pytest.approx([0.1, 0.075, 0.05, 0.025])
+    # a second learn() past the schedule's end stretches it to its own end (6 epochs), never training at lr 0
+    assert [m["train/lr"] for m in agent.learn(2)] == pytest.approx([0.1 * (1 - 4 / 6), 0.1 * (1 - 5 / 6)])
     # grad_norm is the norm before clipping; the step used the clipped gradient, left in .grad
     assert all(m["train/grad_norm"] > 1e-3 for m in history)
     clipped = torch.cat([p.grad.reshape(-1) for p in agent.policy.parameters()]).norm()

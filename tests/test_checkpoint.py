@@ -105,6 +105,18 @@ def test_checkpoint_contents_rotation_and_resume_of_a_finished_run(tmp_path, cap
     assert len(pd.read_csv(run / "metrics.csv")) == 7 and config_mod.load(run).epochs == 7
 
 
+def test_a_run_trained_longer_stretches_its_linear_lr_schedule(tmp_path, capsys):
+    """A finished run of 2 epochs with the linear schedule (lr 0 reached at epoch 2) resumed to 4: the added epochs
+    decay over the new total (lr·(1 − e/4)), not at lr 0, and a note says so; an interrupted run resumed with its
+    own total keeps its schedule (the exact-resume tests above)."""
+    run = tmp_path / "run"
+    train(small(epochs=2, lr_schedule="linear"), run, quiet=True)
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--no-tensorboard"]) == 0
+    assert "linear lr schedule now decays to 0 over 4 epochs (it was 2)" in capsys.readouterr().err
+    lrs = pd.read_csv(run / "metrics.csv")["train/lr"].tolist()
+    assert lrs == pytest.approx([0.05, 0.025, 0.05 * (1 - 2 / 4), 0.05 * (1 - 3 / 4)])
+
+
 def test_sigterm_finishes_the_epoch_checkpoints_and_exits_0(tmp_path, monkeypatch, capsys):
     original = Reinforce.collect
 

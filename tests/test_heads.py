@@ -202,8 +202,30 @@ def test_make_policy_picks_the_head_and_env_actions_give_the_space_shape(space, 
     gym.spaces.Tuple([gym.spaces.Discrete(2)]),
 ])
 def test_unsupported_action_spaces_list_what_is_supported(space):
-    with pytest.raises(TypeError, match="unsupported action space.*MultiDiscrete.*MultiBinary.*Box of any shape"):
+    with pytest.raises(TypeError, match="unsupported action space.*MultiDiscrete.*MultiBinary.*floating-point Box of any shape"):
         make_policy(OBS, space)
+
+
+def test_an_integer_box_of_actions_is_refused_with_what_to_use_instead():
+    """A Gaussian's actions are reals; an int64 Box would take them and fail at the env's first step."""
+    with pytest.raises(TypeError, match="Box of int64 holds integers.*MultiDiscrete"):
+        make_policy(OBS, gym.spaces.Box(0, 5, (2,), np.int64))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: CategoricalPolicy(4, 0), "n_actions must be a positive integer, got 0"),
+    (lambda: CategoricalPolicy(-1, 2), "obs_dim must be a positive integer, got -1"),
+    (lambda: BernoulliPolicy(3, 2.5), "n must be a positive integer, got 2.5"),
+    (lambda: DiagonalGaussianPolicy(3, 0), "act_dim must be a positive integer"),
+    (lambda: CategoricalPolicy(4, 2, hidden_sizes=(64, 0)), r"hidden_sizes\[1\] must be a positive integer"),
+])
+def test_policy_sizes_must_be_positive_integers(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_numpy_counts_make_a_policy():  # gymnasium's Discrete.n is a numpy integer
+    assert CategoricalPolicy(np.int64(4), gym.spaces.Discrete(3).n).n_actions == 3
 
 
 def test_a_head_of_the_wrong_kind_or_size_is_refused():

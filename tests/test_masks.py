@@ -289,6 +289,23 @@ def test_multi_discrete_masks_through_training_and_predict():
     agent.learn(epochs=30)  # raises on a forbidden sub-action
     action = agent.predict(np.ones(1, np.float32), deterministic=True, action_mask=MaskedMultiDiscrete.MASK)
     assert action.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="allows no action for observation 0, sub-action 1"):
+        agent.predict(np.ones(1, np.float32), action_mask=np.array([1, 0, 0, 0, 0]))
+    env.close()
+
+
+@pytest.mark.parametrize("mask, message", [
+    ([False, False, False], "allows no action for observation 0: at least one must be True"),
+    ([[True, True, True], [False, False, False]], "allows no action for observation 1"),
+    ([True, False], "holds 2 values for 1 observation.*needs 3 per observation"),
+])
+def test_predict_refuses_a_mask_that_allows_nothing_or_has_another_size(mask, message):
+    """An all-False row would still yield an action, a masked one; a mask of another length a shape error."""
+    env = reinforce.make_vec_env("tests/MaskedBandit-v0", num_envs=2, seed=0, backend="sync")
+    agent = reinforce.Reinforce(env, make_policy(env.single_observation_space, env.single_action_space))
+    obs = np.ones((len(mask), 1) if isinstance(mask[0], list) else 1, np.float32)
+    with pytest.raises(ValueError, match=message):
+        agent.predict(obs, action_mask=np.array(mask))
     env.close()
 
 

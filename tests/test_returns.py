@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from reinforce.returns import bootstrapped_returns, discounted_returns, total_returns
+from reinforce.returns import bootstrapped_returns, discounted_returns, gae, total_returns
 
 
 def reference_returns(rewards, terminated, truncated, gamma, trunc_values=None, last_values=None):
@@ -85,6 +85,16 @@ def test_bad_inputs():
         bootstrapped_returns(torch.zeros(3, 2), torch.zeros(3, 1, dtype=torch.bool), torch.zeros(3, 2, dtype=torch.bool), 0.9)
     with pytest.raises(ValueError, match="gamma"):
         discounted_returns(torch.zeros(3, 2), torch.zeros(3, 2), 1.5)
+    flags = torch.zeros(3, 2, dtype=torch.bool)
+    for gamma in (float("nan"), 5.0, -0.1):  # GAE checks its gamma as the returns do, not only its lambda
+        with pytest.raises(ValueError, match="gamma must be in"):
+            gae(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2), flags, flags, gamma, 0.9)
+
+
+def test_integer_rewards_give_float_returns():
+    returns = discounted_returns(torch.tensor([[1], [2], [3]]), torch.zeros(3, 1), 0.5)
+    assert returns.dtype == torch.float32
+    torch.testing.assert_close(returns, torch.tensor([[2.75], [3.5], [3.0]]))
 
 
 def test_returns_keep_the_graph_of_values_that_have_one():

@@ -106,6 +106,29 @@ def test_num_envs_checked():
             make_vec_env("CartPole-v1", bad)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed="a"), "seed must be a non-negative integer or None, got 'a'"),
+    (dict(seed=-1), "seed must be a non-negative integer"),
+    (dict(device="tpu"), "unknown device 'tpu'; use cpu, cuda, cuda:N or mps"),
+    (dict(device="cuda:7"), "device 'cuda:7' is not available"),
+    (dict(backend="native", env_kwargs={"sutton_barto_reward": True}),
+     "native CartPole-v1 takes no sutton_barto_reward .*use backend 'sync'"),
+])
+def test_bad_make_vec_env_arguments_give_one_line(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_vec_env("CartPole-v1", 2, **kwargs)
+
+
+def test_env_kwargs_pick_the_backend_that_takes_them_and_are_remembered():
+    """Kwargs the native env takes keep it (Pendulum's g); one only Gymnasium's takes sends "auto" to sync."""
+    native = make_vec_env("Pendulum-v1", 2, seed=0, env_kwargs={"g": 9.81})
+    assert type(native).__name__ == "TorchPendulumV1" and native.made_with["env_kwargs"] == {"g": 9.81}
+    gym_env = make_vec_env("CartPole-v1", 2, seed=0, env_kwargs={"sutton_barto_reward": True})
+    assert gym_env.env.get_attr("_sutton_barto_reward") == (True, True)
+    assert gym_env.made_with == {"backend": "auto", "wrappers": (), "env_kwargs": {"sutton_barto_reward": True}}
+    gym_env.close()
+
+
 # ---------------------------------------------------------------------------- from_env
 def test_from_env_wraps_a_single_env_like_make_vec_env():
     ours = from_env(gym.make("CartPole-v1"), seed=3)

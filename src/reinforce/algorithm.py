@@ -42,6 +42,9 @@ from reinforce.value import ValueFunction
 
 def make_options(options: ReinforceOptions | None = None, **overrides: Any) -> ReinforceOptions:
     """`options` (a ReinforceOptions or a Config; only the algorithm's fields are kept) with `overrides`."""
+    if options is not None and not hasattr(options, "options"):
+        raise TypeError(f"options must be a ReinforceOptions or a Config, got {type(options).__name__} {options!r}; "
+                        "give settings as keywords, e.g. Reinforce(env, policy, lr=0.1)")
     base = ReinforceOptions() if options is None else options.options
     return base.replace(**overrides) if overrides else base
 
@@ -65,6 +68,9 @@ class PolicyGradient:
         **overrides: Any,
     ):
         self.options = opts = make_options(options, **overrides)
+        if not hasattr(env, "single_action_space") or not isinstance(policy, torch.nn.Module):
+            raise TypeError(f"Reinforce(env, policy) takes a vector env (reinforce.make_vec_env, from_env) and a policy "
+                            f"module (reinforce.make_policy), got {type(env).__name__} and {type(policy).__name__}")
         check_policy_fits(policy, env)
         self.env, self.reducer = env, reducer
         self.device = torch.device(env.device)

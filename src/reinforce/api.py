@@ -15,7 +15,9 @@ from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY, fresh_folder
 from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY
 from reinforce.run.trainer import train as train_run
 from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, run_episodes, summary_stats
-from reinforce.envs.vector import make_vec_env
+from reinforce.checks import require_int
+from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
+from reinforce.policies import check_policy_fits
 
 
 def resolve(config_or_preset: Config | str | Path, **overrides: Any) -> Config:
@@ -92,21 +94,37 @@ def evaluate(
     deterministic: bool = False,
     seed: int | None = None,
     num_envs: int | None = None,
+    env: VecEnv | None = None,
 ) -> dict[str, float]:
-    """Mean, std, min and max of the return and length of `episodes` fresh episodes of a policy: an
-    agent, or a run folder. `env_id` defaults to the agent's own env."""
+    """Mean, std, min and max of the return and length of `episodes` fresh episodes of a policy: an agent, a run
+    folder or a file from `agent.save`. The episodes run in a new env of the agent's (run's) own id, wrappers and
+    backend, or of `env_id` when given; or in `env`, a VecEnv of yours (make_vec_env, from_env: the way to evaluate
+    an agent whose env was given as an object), which is reset and left open."""
+    episodes = require_int("episodes", episodes, 1)
     if not isinstance(agent_or_path, Reinforce):
-        result = evaluate_run(agent_or_path, episodes, deterministic, seed, num_envs)
+        result = evaluate_run(agent_or_path, episodes, deterministic, seed, num_envs, env_id=env_id, env=env)
         return _flat(result["return"], result["length"])
     agent = agent_or_path
-    cfg = agent.describe()
-    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
-    env = make_vec_env(env_id or cfg.env_id, num_envs or min(episodes, 16), seed=seed, backend=cfg.backend,
-                       device=str(agent.device), wrappers=cfg.wrappers)
+    own_env = env is None
+    if own_env:
+        try:
+            cfg: Config | None = agent.describe()
+        except ValueError:  # an env given as an object, or a policy of the user's own: env_id says which env
+            if env_id is None:
+                raise
+            cfg = None
+        same = cfg is not None and (env_id is None or check_env_id(env_id).id == cfg.env_id)
+        seed = (0 if cfg is None else cfg.seed) + EVAL_SEED_OFFSET if seed is None else seed
+        env = make_vec_env(env_id or cfg.env_id, num_envs or min(episodes, 16), seed=seed,
+                           backend=cfg.backend if same else "auto", device=str(agent.device),
+                           wrappers=cfg.wrappers if same else ())
+    seed = EVAL_SEED_OFFSET if seed is None else seed
     try:
+        check_policy_fits(agent.policy, env)  # another env's spaces: one line, not a shape error from the network
         returns, lengths = run_episodes(agent.policy, env, episodes, deterministic, seed)
     finally:
-        env.close()
+        if own_env:
+            env.close()
     return _flat(summary_stats(returns), summary_stats(lengths.astype(float)))
 
 

@@ -42,6 +42,7 @@ def bootstrapped_returns(
         )
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    rewards = rewards if rewards.is_floating_point() else rewards.float()  # integer rewards: the returns are float
     continues_TE = ~(terminated.bool() | truncated.bool())
     # The value that stands in for G_{t+1} where the episode was cut by a time limit.
     cut_value_TE = torch.zeros_like(rewards) if truncation_values is None else truncation_values * truncated
@@ -102,6 +103,8 @@ def gae(
     λ = 1 gives bootstrapped return minus V (unbiased); λ = 0 the one-step TD error.
     """
     _check_same_shape(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"gae_lambda must be in [0, 1], got {lam}")
     deltas_TE = rewards + gamma * torch.where(terminated.bool(), 0.0, next_values) - values

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 SUPPORTED_SPACES = (
-    "actions: Discrete (starting at 0), MultiDiscrete (starting at 0), MultiBinary or Box of any shape"
+    "actions: Discrete (starting at 0), MultiDiscrete (starting at 0), MultiBinary or a floating-point Box of any shape"
 )
 
 ACTION_KINDS = ("discrete", "multi_discrete", "multi_binary", "box")
@@ -64,5 +64,8 @@ def action_spec(action_space: gym.Space) -> ActionSpec:
             raise _unsupported("action", space)
         return ActionSpec("multi_binary", shape, (), math.prod(shape))
     if isinstance(space, gym.spaces.Box) and math.prod(space.shape) > 0:
+        if not np.issubdtype(space.dtype, np.floating):  # a Gaussian's actions are reals: an integer Box is a grid
+            raise TypeError(f"unsupported action space {space}: a Box of {space.dtype} holds integers, which a Gaussian "
+                            "policy's real-valued actions are not; describe the choices as MultiDiscrete (or Discrete)")
         return ActionSpec("box", tuple(space.shape), (), math.prod(space.shape))
     raise _unsupported("action", space)

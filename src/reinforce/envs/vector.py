@@ -22,10 +22,12 @@ Saving an env for resuming a run (`state_dict` / `load_state_dict`) goes as far 
 from __future__ import annotations
 
 import difflib
+import inspect
 import warnings
-from typing import Protocol
+from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
@@ -33,10 +35,11 @@ from reinforce.checks import require_int
 from reinforce.config import BACKENDS
 from reinforce.envs.adapters import EnvPoolVecEnv, GymnasiumVecEnv, Transition, env_actions
 from reinforce.envs.native import NATIVE_ENVS
+from reinforce.envs.torch_env import TorchVectorEnv
 from reinforce.envs.plugins import missing_package_is_one_line, resolve_env_id, reward_threshold, wrapper_list
 
 __all__ = [
-    "VecEnv", "make_vec_env", "from_env", "check_env_id", "reward_threshold", "env_actions",
+    "VecEnv", "make_vec_env", "from_env", "check_env_id", "check_device", "reward_threshold", "env_actions",
     "GymnasiumVecEnv", "EnvPoolVecEnv",
 ]
 
@@ -80,6 +83,30 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         raise ValueError(f"unknown environment id {env_id!r}.{hint}") from None
 
 
+def check_device(device: torch.device | str) -> torch.device:
+    """`device` as a torch.device, or a clear ValueError for one this machine does not have (before anything is
+    built on it)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} is not available: this torch build or machine has no CUDA GPU; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} is not available: this machine has {torch.cuda.device_count()} CUDA devices")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} is not available on this machine; use --device cpu")
+    return dev
+
+
+def native_kwargs(ctor: Any) -> set[str]:
+    """The keyword arguments a native env's constructor takes (its own and TorchVectorEnv's), `device` and `seed` aside."""
+    names = set()
+    for fn in (ctor.__init__, TorchVectorEnv.__init__):
+        names |= {p.name for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY}
+    return names - {"device", "seed"}
+
+
 def _seed_torch(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(int(seed))
@@ -103,22 +130,32 @@ def make_vec_env(
     global generator too, so a policy built next and the actions sampled are reproducible, as
     `Config.seed` does. `env_kwargs` go to the env's constructor. `wrappers`: Gymnasium wrapper specs
     ("Name" or "Name(key=literal, ...)", reinforce.envs.plugins) applied to each sub-env in order; they
-    need a Gymnasium backend ("auto" then means "sync").
+    need a Gymnasium backend ("auto" then means "sync"), as do `env_kwargs` (the native envs take none).
+    The env remembers how it was made (`made_with`: backend, wrappers, env_kwargs), so that an agent on it can
+    describe itself as a Config (Reinforce.describe) for saving and evaluating.
     """
     num_envs = require_int("num_envs", num_envs, 1)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    device = check_device(device)
     spec = check_env_id(env_id)
     native = NATIVE_ENVS.get(spec.id)
     if backend == "native" and native is None:
         raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
-    if wrappers and backend in ("native", "envpool"):
-        raise ValueError(f"wrappers apply to each Gymnasium sub-env: use backend 'sync' or 'async', not {backend!r}")
+    made_with = {"backend": backend, "wrappers": tuple(wrappers), "env_kwargs": dict(env_kwargs or {})}
     env_kwargs = dict(env_kwargs or {})
     # an unknown wrapper fails here, before any env is built; callables in env_kwargs go outermost
     wrap = wrapper_list(wrappers) + list(env_kwargs.pop("wrappers", None) or [])
-    if wrappers:
-        native = None
+    if wrap and backend in ("native", "envpool"):
+        raise ValueError(f"wrappers apply to each Gymnasium sub-env: use backend 'sync' or 'async', not {backend!r}")
+    foreign = sorted(set(env_kwargs) - native_kwargs(native)) if native is not None else []
+    if foreign and backend == "native":
+        raise ValueError(f"the native {spec.id} takes no {', '.join(foreign)} (it takes "
+                         f"{', '.join(sorted(native_kwargs(native)))}); use backend 'sync', which passes them to gymnasium.make")
+    if wrap or foreign:
+        native = None  # "auto": Gymnasium's env, which takes them
     env: VecEnv
     if backend in ("auto", "native") and native is not None:
         env = native(num_envs, device=device, seed=seed, **env_kwargs)
@@ -139,6 +176,7 @@ def make_vec_env(
                 **env_kwargs,
             )
         env = GymnasiumVecEnv(vec, seed=seed, device=device)
+    env.made_with = made_with
     _seed_torch(seed)
     return env
 

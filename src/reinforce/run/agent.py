@@ -25,6 +25,7 @@ from reinforce.policies import (
     Policy,
 )
 from reinforce.run.checkpoint import save_atomic, training_state
+from reinforce.spaces import action_spec
 from reinforce.run.graphed import GraphedEpoch
 from reinforce.run.logger import RunLogger
 from reinforce.run.callbacks import as_callbacks
@@ -64,7 +65,9 @@ class Reinforce(PolicyGradient):
         """Train for `epochs` updates (default: the options' `epochs`), or for at least `total_steps`
         env steps. `progress` shows a bar; `log_dir` gets metrics.csv and TensorBoard events;
         `callback` is a `reinforce.Callback`, a function `f(metrics)`, or a list of them;
-        an `on_update_end` / `f` returning False stops after that epoch. Returns each epoch's metrics."""
+        an `on_update_end` / `f` returning False stops after that epoch. Returns each epoch's metrics.
+        A linear lr schedule reaches 0 at the end of the first learn(); a later one that trains past that end
+        stretches the line to its own end."""
         callbacks = as_callbacks(callback)
         if total_steps is not None:
             if epochs is not None:
@@ -72,7 +75,9 @@ class Reinforce(PolicyGradient):
             per_epoch = self.collector.steps * self.env.num_envs * self.reducer.world_size
             epochs = math.ceil(require_int("total_steps", total_steps, 0) / per_epoch)
         epochs = require_int("epochs", self.options.epochs if epochs is None else epochs, 0)
-        if self.schedule_epochs is None:
+        if self.schedule_epochs is None or self.epoch + epochs > self.schedule_epochs:
+            # The linear lr schedule runs to the end of the first learn(); one that trains past it stretches the
+            # line to the new end (as SB3's learn(reset_num_timesteps=False) does) instead of training at lr 0.
             self.schedule_epochs = self.epoch + epochs
         logger = None
         if log_dir is not None:
@@ -117,7 +122,7 @@ class Reinforce(PolicyGradient):
         else:
             mask = torch.as_tensor(np.asarray(action_mask) if not isinstance(action_mask, torch.Tensor) else action_mask,
                                    device=self.device).bool()
-            action = self.policy.act(x, deterministic=deterministic, mask=mask.reshape(x.shape[0], -1))
+            action = self.policy.act(x, deterministic=deterministic, mask=self._checked_mask(mask, x.shape[0]))
         act_space = self.env.single_action_space
         action = action.reshape(x.shape[0], *act_space.shape)  # flat samples -> the env's shape
         if self.policy.action_kind == "box" and np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all():
@@ -125,6 +130,23 @@ class Reinforce(PolicyGradient):
             action = torch.clamp(action, low, high)
         action = action[0] if single else action
         return action.cpu().numpy() if as_numpy else action
+
+    def _checked_mask(self, mask: torch.Tensor, n: int) -> torch.Tensor:
+        """`mask` as (n, width) for n observations, or a ValueError when it has another size or allows no action
+        somewhere (an all-False row would otherwise still yield a masked action)."""
+        spec = action_spec(self.env.single_action_space)
+        if spec.kind not in ("discrete", "multi_discrete"):
+            raise ValueError(f"action_mask applies to Discrete and MultiDiscrete action spaces, not {self.env.single_action_space}")
+        if mask.numel() != n * spec.outputs:
+            raise ValueError(f"action_mask holds {mask.numel()} values for {n} observation(s); it needs {spec.outputs} "
+                             f"per observation (one per {'action' if spec.kind == 'discrete' else 'choice of each sub-action'})")
+        mask = mask.reshape(n, spec.outputs)
+        allowed = torch.stack([part.any(-1) for part in mask.split(list(spec.nvec), dim=-1)], -1)  # (n, sub-actions)
+        if not bool(allowed.all()):
+            row, sub = (int(i) for i in (~allowed).nonzero()[0])
+            where = f"observation {row}" + (f", sub-action {sub}" if spec.kind == "multi_discrete" else "")
+            raise ValueError(f"action_mask allows no action for {where}: at least one must be True")
+        return mask
 
     def export(self, path: str | Path, format: str = "onnx") -> Path:
         """Write the policy (with its frozen observation normaliser) as ONNX or TorchScript: obs (N, *obs_shape)
@@ -148,13 +170,22 @@ class Reinforce(PolicyGradient):
             return dataclasses.replace(self.config, **{f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options)})
         spec = getattr(self.env, "spec", None)
         if spec is None or not getattr(spec, "id", None):
-            raise ValueError("this agent's env has no registered id, so it cannot be saved to rebuild; register the env with gymnasium.register")
+            raise ValueError("this agent's env was given as an object, not made from a registered id, so a Config cannot "
+                             "rebuild it: make it with reinforce.make_vec_env(env_id) to save the agent, and evaluate "
+                             "with reinforce.evaluate(agent, env=...) or env_id=...")
+        made = getattr(self.env, "made_with", None) or {}  # how make_vec_env built it
+        if made.get("env_kwargs"):
+            raise ValueError(f"this agent's env was made with env_kwargs ({', '.join(sorted(made['env_kwargs']))}), which a "
+                             "Config does not hold, so it cannot be rebuilt: register an id with them (gymnasium.register(id, "
+                             "entry_point, kwargs=...)) to save the agent, and evaluate with reinforce.evaluate(agent, env=...)")
         return Config(
             **dataclasses.asdict(self.options),
             env_id=spec.id,
             num_envs=self.env.num_envs,
             seed=int(self.env.seed or 0),
             device=str(self.device),
+            backend=made.get("backend", "auto"),
+            wrappers=tuple(made.get("wrappers", ())),
             **_policy_settings(self.policy),
         )
 

@@ -7,7 +7,7 @@ import torch
 from reinforce.config import Config
 from reinforce.dist import runtime
 from reinforce.dist.reducer import JobReducer
-from reinforce.envs.vector import VecEnv, make_vec_env
+from reinforce.envs.vector import VecEnv, check_device, make_vec_env
 from reinforce.policies import Policy, make_policy
 from reinforce.reduce import LOCAL
 from reinforce.run.agent import Reinforce
@@ -31,17 +31,6 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         state_dependent_std=cfg.state_dependent_std,
         mirror_obs_signs=cfg.mirror_obs_signs,
     )
-
-
-def check_device(device: str) -> None:
-    """A clear error for a device this machine does not have (before anything is built)."""
-    kind = torch.device(device).type
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} is not available: this torch build or machine has no CUDA GPU; use --device cpu")
-    if kind == "cuda" and torch.device(device).index is not None and torch.device(device).index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} is not available: this machine has {torch.cuda.device_count()} CUDA devices")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} is not available on this machine; use --device cpu")
 
 
 def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Policy, Reinforce]:

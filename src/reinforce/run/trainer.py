@@ -156,6 +156,13 @@ def resume(
                 "with freshly reset envs, so it will not match an uninterrupted run exactly",
                 file=sys.stderr,
             )
+    planned = agent.schedule_epochs
+    if payload is not None and planned is not None and cfg.epochs > planned:
+        agent.schedule_epochs = cfg.epochs  # a longer run: without this, every added epoch would train at lr 0
+        if cfg.lr_schedule == "linear" and main and not quiet:
+            print(f"reinforce: note: the linear lr schedule now decays to 0 over {cfg.epochs} epochs (it was {planned}), "
+                  f"from {agent.lr_now():.3g} at epoch {agent.epoch}; a fresh run of {cfg.epochs} epochs decays more "
+                  "slowly from the start", file=sys.stderr)
     if agent.epoch >= cfg.epochs:
         env.close()
         if main:

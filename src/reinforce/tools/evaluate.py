@@ -59,12 +59,14 @@ def _folder(run_dir: str | Path) -> tuple[Path, Path | None]:
 
 
 def read_run_config(run_dir: str | Path) -> Config:
-    """The config saved in the run folder `run_dir` (or the folder of a checkpoint file in it), or a
-    FileNotFoundError if it is not a run folder."""
-    run = _folder(run_dir)[0]
-    if not (run / "config.toml").is_file():
-        raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml")
-    return config_mod.load(run)
+    """The config saved in the run folder `run_dir` (or the folder of a checkpoint file in it), the one inside a
+    checkpoint file elsewhere (`agent.save` writes its config in), or a FileNotFoundError for anything else."""
+    run, checkpoint = _folder(run_dir)
+    if (run / "config.toml").is_file():
+        return config_mod.load(run)
+    if checkpoint is not None:  # a file of its own: a damaged one fails here with load_checkpoint's one line
+        return config_mod.from_dict(load_checkpoint(checkpoint)["config"])
+    raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no config.toml (nor is it a checkpoint file)")
 
 
 def _saved_policy(run: Path, cfg: Config, chosen: Path | None = None) -> tuple[dict, int | None, Path]:
@@ -109,7 +111,7 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env
     in. Without one, a throwaway Gymnasium env of the run's id supplies the spaces.
     """
     run, checkpoint = _folder(run_dir)
-    cfg = read_run_config(run)
+    cfg = read_run_config(run_dir)
     state, epochs, source = _saved_policy(run, cfg, checkpoint)  # a missing or bad file fails before any network is built
     if env is not None:
         policy = policy_for(cfg, env.single_observation_space, env.single_action_space)
@@ -140,29 +142,38 @@ def evaluate_run(
     num_envs: int | None = None,
     device: str = "cpu",
     backend: str | None = None,
+    env_id: str | None = None,
+    env: VecEnv | None = None,
 ) -> dict[str, Any]:
     """Statistics of `episodes` episodes of the run's policy: a JSON-ready dict.
 
     `num_envs` defaults to min(episodes, 16). `backend` overrides the run's vector-env backend, e.g.
     to check a policy trained on EnvPool or a native env against Gymnasium's own implementation ("sync").
+    `env_id` evaluates on another registered id (without the run's wrappers); `env`, a VecEnv of the caller's,
+    runs the episodes instead of a new env (reset, left open).
     """
     require_int("episodes", episodes, 1)
     cfg = read_run_config(run_dir)
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else require_int("seed", seed, 0)
     num_envs = min(episodes, 16) if num_envs is None else require_int("num_envs", num_envs, 1)
     backend = cfg.backend if backend is None else backend
+    same = env_id is None or check_env_id(env_id).id == cfg.env_id
     with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
-        env = make_vec_env(cfg.env_id, num_envs, seed=seed, backend=backend, device=device, wrappers=cfg.wrappers)
+        own_env = env is None
+        if own_env:
+            env = make_vec_env(env_id or cfg.env_id, num_envs, seed=seed, backend=backend if same else "auto",
+                               device=device, wrappers=cfg.wrappers if same else ())
         try:
-            loaded = load_run_policy(run_dir, device, env=env)
+            loaded = load_run_policy(run_dir, env.device, env=env)
             torch.manual_seed(seed)  # the sampled actions depend on the seed only
             returns, lengths = run_episodes(loaded.policy, env, episodes, deterministic, seed)
         finally:
-            env.close()
+            if own_env:
+                env.close()
     return {
         "run": str(run_dir),
-        "env_id": cfg.env_id,
-        "backend": backend,
+        "env_id": getattr(getattr(env, "spec", None), "id", None) or env_id or cfg.env_id,
+        "backend": backend if own_env else "given",
         "policy": str(loaded.source),
         "trained_epochs": loaded.epochs,
         "episodes": episodes,
