@@ -2,7 +2,9 @@
 --version, a closed pipe, help for every flag, `reinforce presets`, settings for an env without a
 preset, run folders that never overwrite one another, and the papercuts of --resume and --quiet."""
 import argparse
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,6 +192,41 @@ def test_a_preset_with_another_env_is_named_after_both(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "cartpole-CartPole-v1-seed0" / "config.toml").exists()
 
 
+def test_a_flag_and_a_key_value_for_one_setting_must_agree(tmp_path, capsys):
+    """Every config flag against a KEY=VALUE of the same setting: two values are an error naming both (neither
+    wins silently), one value given twice is fine, with a preset or a --config file alike."""
+    from reinforce.cliparse import subparser
+
+    train = subparser(parser(), "train")
+    fields = {f.name for f in dataclasses.fields(config_mod.Config)}
+    checked = set()
+    for action in train._actions:
+        if action.dest not in fields or not action.option_strings:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            argv, override = [flag], f"{action.dest}=false"
+        elif isinstance(action, argparse._AppendAction):
+            argv, override = [flag, "a"], f'{action.dest}=["b"]'
+        else:
+            argv, override = [flag, "3"], f"{action.dest}=4"
+        with pytest.raises(ValueError, match=re.escape(f" and {override} both set {action.dest}; give one")):
+            resolved(*argv, override)
+        checked.add(action.dest)
+    assert checked == fields  # every Config field has a flag, and each was checked
+    assert resolved("--epochs", "2", "epochs=2", "--hidden-sizes", "64,64", "hidden_sizes=[64, 64]", "--lr", "0.05",
+                    "lr=5e-2", "--normalize-observations", "normalize_observations=true").epochs == 2
+    config = tmp_path / "run.toml"
+    config_mod.save(presets.preset("cartpole"), config)
+    assert resolved("--config", str(config), "--epochs", "3", "epochs=3").epochs == 3
+    with pytest.raises(ValueError, match="--no-squash and squash=true both set squash"):
+        resolved("--config", str(config), "squash=true", "--no-squash")
+    # the QA's command line: it trained 2 epochs, KEY=VALUE silently winning
+    assert main(["train", "--preset", "cartpole", "epochs=2", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "--epochs 1 and epochs=2 both set epochs; give one" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
 # -- run folders never overwrite one another ----------------------------------------------------------
 def test_the_default_folder_never_overwrites_a_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -253,6 +290,55 @@ def test_quiet_hides_deprecation_warnings():
 
     assert "this API is old" in stderr()
     assert stderr("--quiet") == ""
+
+
+def test_quiet_hides_every_warning_and_without_it_they_stay():
+    """README: --quiet prints the summary line only; a UserWarning (a dropped text observation, an image env's
+    normalize_observations) is one `reinforce: UserWarning:` line without it. A seed process (run --quiet by
+    train --seeds) of a parent without --quiet keeps its warnings (REINFORCE_KEEP_WARNINGS)."""
+    code = (
+        "import sys, warnings, reinforce.cli as cli\n"
+        "def noisy(args):\n"
+        "    warnings.warn('observation parts mission are not numbers')\n"
+        "    warnings.warn('normalize_observations applies to vector observations', RuntimeWarning)\n"
+        "    return 0\n"
+        "cli.COMMANDS['train'] = noisy\n"
+        "sys.exit(cli.main(['train', *sys.argv[1:]]))\n"
+    )
+
+    def stderr(*argv, **env):
+        result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, **env})
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    loud = stderr()
+    assert "reinforce: UserWarning: observation parts mission" in loud and "reinforce: RuntimeWarning: " in loud
+    assert stderr("--quiet") == ""
+    assert stderr("--quiet", REINFORCE_KEEP_WARNINGS="1") == loud
+
+
+def test_seed_processes_keep_their_warnings_unless_the_parent_is_quiet(tmp_path, monkeypatch, capsys):
+    import reinforce.tools.seeds as seeds
+
+    seen = []
+
+    class Failed:  # a seed process that exits at once, with code 1
+        returncode = 1
+
+        def poll(self):
+            return 1
+
+    def popen(command, env, **kwargs):  # what each seed process would be started with
+        seen.append((command.count("--quiet"), env.get(seeds.KEEP_WARNINGS)))
+        return Failed()
+
+    monkeypatch.delenv(seeds.KEEP_WARNINGS, raising=False)
+    monkeypatch.setattr(seeds.subprocess, "Popen", popen)
+    main(["train", "--seeds", "0", *TINY, "--out", str(tmp_path / "loud")])
+    main(["train", "--seeds", "0", *TINY, "--out", str(tmp_path / "quiet"), "--quiet"])
+    main(["train", "--resume", str(tmp_path / "loud")])
+    assert seen == [(1, "1"), (1, None), (1, "1")] and seeds.KEEP_WARNINGS not in os.environ
 
 
 def test_a_write_failure_exits_1(monkeypatch, capsys):

@@ -160,3 +160,20 @@ def test_bad_groups_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # argparse: --vs is required
         main(["compare", str(tmp_path / "a")])
     assert stop.value.code == 2 and "--vs" in one_line_error(capsys)
+
+
+def test_a_run_without_epochs_is_one_line_error_naming_it(tmp_path, capsys):
+    """A run killed before its first epoch has a metrics.csv of its header alone (or nothing): plot, summary and
+    compare name that file, alone or among other runs, instead of failing on a missing column."""
+    seed_group(tmp_path / "a", GROUP_A)
+    header_only = fake_run(tmp_path / "killed", 0, [])
+    (header_only / "metrics.csv").write_text((tmp_path / "a" / "seed0" / "metrics.csv").read_text().splitlines()[0] + "\n")
+    nothing = fake_run(tmp_path / "blank", 0, [])
+    (nothing / "metrics.csv").write_text("")
+    for run in (header_only, nothing):
+        for argv in (["plot", str(run), "--out", str(tmp_path / "x.png")], ["summary", str(run)],
+                     ["plot", str(tmp_path / "a" / "seed0"), str(run), "--out", str(tmp_path / "y.png")],
+                     ["compare", str(tmp_path / "a"), "--vs", str(run)], ["compare", str(run), "--vs", str(tmp_path / "a")]):
+            assert main(argv) == 2, argv
+            assert f"{run / 'metrics.csv'} has no epochs yet" in one_line_error(capsys), argv
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

@@ -89,9 +89,9 @@ def test_pong_trains_checkpoints_evaluates_records_and_predicts(tmp_path, capsys
     run = tmp_path / "pong"
     argv = ["train", "--env", "ALE/Pong-v5", "--wrappers", "AtariPreprocessing(frame_skip=1)", "--wrappers",
             "FrameStackObservation(stack_size=4)", "--num-envs", "2", "--steps-per-rollout", "16", "--epochs", "2",
-            "--out", str(run), "--quiet"]
+            "--out", str(run)]
     assert main(argv) == 0
-    # the default normalize_observations does not apply to images: one line says so
+    # the default normalize_observations does not apply to images: one line says so (not under --quiet)
     assert "reinforce: UserWarning: normalize_observations applies to vector observations" in capsys.readouterr().err
     assert (run / "checkpoint.pt").exists()
     agent = reinforce.load(run)

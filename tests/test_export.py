@@ -1,4 +1,5 @@
 """Export: the ONNX file (run by onnxruntime alone) and the TorchScript file act as `load(run).predict`."""
+import shutil
 import warnings
 
 import numpy as np
@@ -108,3 +109,26 @@ def test_cli_export_writes_both_formats_and_rejects_an_unknown_one(trained_runs,
     agent = reinforce.load(run)
     with pytest.raises(ExportError, match="unknown export format 'tflite'"):
         export_policy(agent.policy, agent.env.single_observation_space, agent.env.single_action_space, tmp_path / "x", "tflite")
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_onnx_export_is_one_file_with_no_empty_data_beside_it(trained_runs, tmp_path, monkeypatch, capsys, kind):
+    """`reinforce export RUN` writes policy.onnx alone (torch's exporter left an empty policy.onnx.data beside
+    it); weights too large for one file go to a .data file the .onnx needs, never an empty one."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_runs[kind], run)
+    before = {p.name for p in run.iterdir()}
+    assert main(["export", str(run)]) == 0
+    assert {p.name for p in run.iterdir()} - before == {"policy.onnx"}
+    (run / "policy.onnx.data").write_bytes(b"")  # an earlier export's leftover goes with the next export
+    assert main(["export", str(run)]) == 0
+    assert not (run / "policy.onnx.data").exists()
+    obs = observations(reinforce.load(run))
+    expected = run_onnx(run / "policy.onnx", obs)
+    monkeypatch.setattr("reinforce.export.INLINE_WEIGHTS_LIMIT", 0)  # as if the weights were over 1 GiB
+    assert main(["export", str(run), "--out", str(tmp_path / "big.onnx")]) == 0
+    data = tmp_path / "big.onnx.data"
+    assert not data.exists() or data.stat().st_size > 0
+    for got, want in zip(run_onnx(tmp_path / "big.onnx", obs), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    capsys.readouterr()

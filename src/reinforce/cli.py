@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from reinforce import presets
 from reinforce.cliparse import parser, subparser, unrecognized
 from reinforce.clitrain import cmd_train
+from reinforce.tools.seeds import KEEP_WARNINGS
 from reinforce.run.folder import RunWriteError
 
 # Errors a user can cause with their input or environment: reported in one line, never as a traceback.
@@ -155,9 +156,11 @@ def _main(argv: Sequence[str] | None) -> int:
         command.error(unrecognized(command, extra))
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
-        if getattr(args, "quiet", False):  # --quiet promises the summary line only
+        if getattr(args, "quiet", False):  # --quiet promises the summary line only: no notes, no warnings
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
+            if not os.environ.get(KEEP_WARNINGS):  # a seed process of a parent without --quiet keeps the others
+                warnings.simplefilter("ignore")
         return _run(args)
 
 

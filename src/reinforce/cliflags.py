@@ -137,12 +137,39 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """The flags' changes, then the KEY=VALUE overrides (`args.overrides`) on top."""
-    changes = flag_overrides(args)
+    """The flags' changes and the KEY=VALUE overrides (`args.overrides`); a setting given both ways with two
+    different values is an error (neither silently wins), the same value twice is fine."""
+    flags = flag_overrides(args)
+    changes = dict(flags)
     for text in getattr(args, "overrides", None) or []:
         key, value = config_mod.parse_override(text)
-        changes[key.replace("-", "_")] = value
+        key = key.replace("-", "_")
+        if key in flags and _comparable(flags[key]) != _comparable(value):
+            raise ValueError(f"{_flag_text(key, flags[key])} and {text.strip()} both set {key}; give one")
+        changes[key] = value
     return changes
+
+
+def _comparable(value: Any) -> Any:
+    """A flag's value and a TOML one alike: lists as tuples (--hidden-sizes 64,64 is hidden_sizes=[64,64]),
+    a lone string as a one-item list (a repeated flag's list may be one string in TOML)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value) if len(value) != 1 else _comparable(value[0])
+    return value
+
+
+def _flag_text(field_name: str, value: Any) -> str:
+    """The flag as the user would have typed it: --epochs 1, --no-squash, --hidden-sizes 64,64."""
+    flag = flag_name(field_name)
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    if value is None:
+        return f"{flag} none"
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value) and value:
+        return " ".join(f"{flag} {v}" for v in value)  # a repeated flag (--wrappers A --wrappers B)
+    if isinstance(value, (list, tuple)):
+        return f"{flag} {','.join(map(str, value))}"
+    return f"{flag} {value}"
 
 
 def resolve_config(args: argparse.Namespace) -> Config:

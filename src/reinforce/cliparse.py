@@ -84,7 +84,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                      help="train into an --out folder that holds an earlier run, replacing its files")
     out.add_argument("--checkpoint-every", type=int, metavar="K", help="write a checkpoint every K epochs (default 10)")
     out.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="do not write TensorBoard event files")
-    out.add_argument("--quiet", action="store_true", help="no progress bar, notes or deprecation warnings: print only the final summary line")
+    out.add_argument("--quiet", action="store_true", help="no progress bar, notes or warnings: print only the final summary line")
     out.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw curve.png")
     out.add_argument("--eval-every", type=int, metavar="K",
                      help="every K epochs, play fresh episodes on a separate env: eval/return_mean ... in the logs, "

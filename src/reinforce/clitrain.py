@@ -160,7 +160,8 @@ def _resume(args: argparse.Namespace) -> int:
     if epochs is not None:
         runtime.broadcast_from_main(lambda: _check_not_fewer(seeds or [run], epochs))
     if seeds:
-        codes, stopped = run_parallel(seeds, args.jobs, args.checkpoint_every, args.tensorboard, epochs, _child_flags(args, stop_at))
+        codes, stopped = run_parallel(seeds, args.jobs, args.checkpoint_every, args.tensorboard, epochs,
+                                      _child_flags(args, stop_at), keep_warnings=not args.quiet)
         return _finish_seeds(run, seeds, codes, stopped)
     with _curve_plot(args, run) as draw:
         resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
@@ -190,7 +191,8 @@ def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config, stop_at: floa
     root = args.out or _default_folder(args, Path("runs") / _run_name(args, cfg))
     dirs = prepare_seeds(cfg, seeds, root, force=args.force)
     print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
-    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard, extra_args=_child_flags(args, stop_at))
+    codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard,
+                                  extra_args=_child_flags(args, stop_at), keep_warnings=not args.quiet)
     return _finish_seeds(root, dirs, codes, stopped)
 
 

@@ -10,7 +10,8 @@ and returns, in this order:
     logits       Discrete / MultiDiscrete (concatenated, nvec's order) / MultiBinary: (N, n) float32
     mean, log_std  Box instead of logits: the Gaussian's mean (before the squash, if any) and log σ (N, d)
 
-The observation normaliser is frozen into the graph. Serving the ONNX file needs only onnxruntime:
+The observation normaliser is frozen into the graph, the weights into the .onnx file (only a policy with
+over 1 GiB of them keeps them in `<file>.data` beside it: ship both). Serving it needs only onnxruntime:
 
     session = onnxruntime.InferenceSession("policy.onnx")
     action = session.run(None, {"obs": obs.astype(np.float32)})[0]
@@ -30,6 +31,9 @@ from torch import nn
 from reinforce.observations import observation_spec
 
 FORMATS = ("onnx", "torchscript")
+# Weights up to this size go inside the .onnx file (one file to ship); beyond it, into `<file>.data` beside it,
+# as protobuf cannot hold a message over 2 GiB (the graph itself needs some of that room).
+INLINE_WEIGHTS_LIMIT = 1 << 30
 
 
 class ExportError(ValueError):
@@ -121,6 +125,8 @@ def export_policy(policy: nn.Module, observation_space: Any, action_space: Any, 
     except ImportError:
         raise ExportError("ONNX export needs the export extra: pip install 'reinforce[export]' (onnx, onnxscript, onnxruntime)") from None
     batch = torch.export.Dim("batch", min=1)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    external = weights > INLINE_WEIGHTS_LIMIT
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the exporter logs a line per torchvision op it skips
@@ -129,8 +135,11 @@ def export_policy(policy: nn.Module, observation_space: Any, action_space: Any, 
             warnings.simplefilter("ignore", FutureWarning)
             torch.onnx.export(
                 model, (example,), str(path), input_names=["obs"], output_names=output_names(model.kind),
-                dynamic_shapes={"obs": {0: batch}}, dynamo=True, verbose=False,
+                dynamic_shapes={"obs": {0: batch}}, dynamo=True, verbose=False, external_data=external,
             )
     finally:
         quiet.setLevel(level)
+    data = path.with_name(path.name + ".data")
+    if data.is_file() and data.stat().st_size == 0:  # the exporter may leave an empty one: nothing refers to it
+        data.unlink()
     return path

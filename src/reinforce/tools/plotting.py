@@ -72,13 +72,25 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         csv_path = run / "metrics.csv"
         if not csv_path.exists():
             raise FileNotFoundError(f"{str(run)!r} is not a run folder: it has no metrics.csv")
-        frame = pd.read_csv(csv_path)
+        frame = _read_metrics(csv_path)
         cfg = config_mod.load(run) if (run / "config.toml").exists() else None
         frame["run"] = str(run)
         frame["env_id"] = cfg.env_id if cfg else "?"
         frame["seed"] = cfg.seed if cfg else -1
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_metrics(csv_path: Path) -> pd.DataFrame:
+    """A run's metrics.csv; one without a row of data (a run stopped before its first epoch wrote one) is an
+    error naming the file: every report below needs at least one epoch."""
+    try:
+        frame = pd.read_csv(csv_path)
+    except pd.errors.EmptyDataError:  # not even the header
+        frame = pd.DataFrame()
+    if frame.empty:
+        raise ValueError(f"{csv_path} has no epochs yet (the run stopped before its first update)")
+    return frame
 
 
 def default_plot_path(run_dirs: Sequence[str | Path]) -> Path:

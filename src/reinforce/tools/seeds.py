@@ -60,6 +60,10 @@ def prepare_seeds(cfg: Config, seeds: Sequence[int], root: Path, force: bool = F
     return dirs
 
 
+# Set in a seed process's environment: its --quiet still lets warnings through (reinforce.cli reads it).
+KEEP_WARNINGS = "REINFORCE_KEEP_WARNINGS"
+
+
 def run_parallel(
     run_dirs: Sequence[Path],
     jobs: int | None = None,
@@ -67,8 +71,10 @@ def run_parallel(
     tensorboard: bool = True,
     epochs: int | None = None,
     extra_args: Sequence[str] = (),
+    keep_warnings: bool = False,
 ) -> tuple[dict[Path, int | None], bool]:
-    """Train (or resume) every run folder in its own process, `jobs` at a time.
+    """Train (or resume) every run folder in its own process, `jobs` at a time. The processes run with --quiet
+    (no progress bars side by side); `keep_warnings` lets them print their warnings all the same.
 
     Returns each folder's exit code (None: never started) and whether a signal stopped the set.
 
@@ -81,6 +87,8 @@ def run_parallel(
     jobs = max(1, min(jobs or available_cores(), len(run_dirs)))
     threads = max(1, available_cores() // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if keep_warnings:
+        env[KEEP_WARNINGS] = "1"
     # No curve.png per seed: the caller plots all seeds together.
     command = [sys.executable, "-m", "reinforce", "train", "--quiet", "--no-plot"]
     if checkpoint_every is not None:
