@@ -52,6 +52,23 @@ def test_the_score_is_reinforce_evaluate_of_the_same_policy():
     assert cb.history[-1][1] == pytest.approx(direct["return_mean"], rel=0, abs=1e-9)
 
 
+def test_an_env_of_ones_own_evaluates_an_agent_on_from_env():
+    """An agent on an env given as an object (no Config rebuilds it) is evaluated in the env passed to the callback,
+    with the score reinforce.evaluate gives in that env; the env stays open for its owner; a mismatch is one line."""
+    import gymnasium as gym
+
+    torch.manual_seed(0)
+    train_env = reinforce.from_env(gym.make("CartPole-v1"), seed=0)
+    a = reinforce.Reinforce(train_env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=32)
+    mine = reinforce.make_vec_env("CartPole-v1", 4, seed=0, backend="sync")
+    cb = EvalCallback(every=2, episodes=4, deterministic=True, seed=5, env=mine)
+    a.learn(2, callback=cb)
+    assert cb.history[-1][1] == reinforce.evaluate(a, env=mine, episodes=4, deterministic=True, seed=5)["return_mean"]
+    mine.reset()  # still open
+    with pytest.raises(ValueError, match="policy takes 4 observation values .* env has 6"):
+        a.learn(1, callback=EvalCallback(every=1, env=reinforce.make_vec_env("Acrobot-v1", 2, seed=0)))
+
+
 def test_the_best_policy_is_saved_with_its_score_and_a_resume_keeps_it(tmp_path):
     run, best = tmp_path / "run", tmp_path / "run" / "best.pt"
     cfg = reinforce.Config(**SMALL)

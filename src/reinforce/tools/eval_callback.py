@@ -26,6 +26,7 @@ from reinforce.checks import require_int
 from reinforce.dist import runtime
 from reinforce.envs.vector import VecEnv, make_vec_env
 from reinforce.metrics import Metrics
+from reinforce.policies import check_policy_fits
 from reinforce.run.callbacks import Callback
 from reinforce.run.folder import write_text_atomic
 from reinforce.tools.episodes import run_episodes
@@ -41,7 +42,9 @@ class EvalCallback(Callback):
     reads the score back, so a better earlier policy is not overwritten.
 
     `seed` defaults to the run's seed + 1000, `num_envs` to min(episodes, 16); `deterministic` acts
-    with the distribution's mode. `history` holds (epoch, mean return) of every evaluation.
+    with the distribution's mode. `history` holds (epoch, mean return) of every evaluation. `env`, a VecEnv of
+    yours (reinforce.make_vec_env, from_env), is the evaluation env instead of one built like the agent's (the way
+    for an agent whose env a Config cannot rebuild); it is reset at each evaluation and left open.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class EvalCallback(Callback):
         best_path: str | Path | None = None,
         seed: int | None = None,
         num_envs: int | None = None,
+        env: VecEnv | None = None,
     ):
         self.every = require_int("every", every, 1)
         self.episodes = require_int("episodes", episodes, 1)
@@ -62,18 +66,24 @@ class EvalCallback(Callback):
         self.best = -math.inf
         self.history: list[tuple[int, float]] = []
         self.agent: Any = None
+        self.given_env = env
         self.env: VecEnv | None = None
 
     def on_training_start(self, agent: Any) -> None:
         self.agent = agent
-        cfg = agent.describe()
-        if self.seed is None:
-            self.seed = cfg.seed + EVAL_SEED_OFFSET
-        if not runtime.is_main_process():
-            return
-        with torch.random.fork_rng(devices=[]):  # building an env may draw from torch's RNG
-            self.env = make_vec_env(cfg.env_id, self.num_envs, seed=self.seed, backend=cfg.backend,
-                                    device=str(agent.device), wrappers=cfg.wrappers)
+        if self.given_env is not None:
+            check_policy_fits(agent.policy, self.given_env)
+            self.seed = EVAL_SEED_OFFSET if self.seed is None else self.seed
+            self.env = self.given_env
+        else:
+            cfg = agent.describe()
+            if self.seed is None:
+                self.seed = cfg.seed + EVAL_SEED_OFFSET
+            if not runtime.is_main_process():
+                return
+            with torch.random.fork_rng(devices=[]):  # building an env may draw from torch's RNG
+                self.env = make_vec_env(cfg.env_id, self.num_envs, seed=self.seed, backend=cfg.backend,
+                                        device=str(agent.device), wrappers=cfg.wrappers)
         if self.best_path is not None and self._score_file().is_file():
             self.best = float(json.loads(self._score_file().read_text())["return_mean"])
 
@@ -110,9 +120,9 @@ class EvalCallback(Callback):
             policy.train(was_training)
 
     def on_training_end(self) -> None:
-        if self.env is not None:
+        if self.env is not None and self.env is not self.given_env:  # the caller's env stays open
             self.env.close()
-            self.env = None
+        self.env = None
 
     def _score_file(self) -> Path:
         assert self.best_path is not None
