@@ -2,6 +2,7 @@
 import math
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -424,3 +425,12 @@ def test_large_cpu_tanh_is_the_sigmoid_form_with_tanhs_gradient():
     with torch.no_grad():
         torch.testing.assert_close(net(inputs), torch.nn.Sequential(*net)(inputs), rtol=0, atol=1e-6)
         assert not torch.equal(net(inputs), torch.nn.Sequential(*net)(inputs))
+
+
+def test_an_explicit_observation_normaliser_on_images_is_dropped_with_a_warning():
+    """Images are scaled by their encoder; asked for anyway (not by the any-env defaults, which leave it off for
+    images), the normaliser is left out and one warning says why."""
+    images = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    with pytest.warns(UserWarning, match="normalize_observations applies to vector observations"):
+        policy = make_policy(images, gym.spaces.Discrete(3), normalize_observations=True)
+    assert policy.obs_normalizer is None and policy.encoder is not None
