@@ -90,6 +90,12 @@ def test_learn_total_steps_progress_and_log_dir(tmp_path, capsys):
     assert "3/3" in capsys.readouterr().err  # the progress bar
     with pytest.raises(ValueError, match="either epochs or total_steps"):
         agent.learn(epochs=1, total_steps=10)
+    agent.learn(2, log_dir=tmp_path / "logs")  # the same agent goes on: its rows follow
+    assert (tmp_path / "logs" / "metrics.csv").read_text().count("\n") == 6
+    other = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=10)
+    with pytest.raises(ValueError, match=r"already holds 5 epochs of a run this agent \(at epoch 0\) does not continue"):
+        other.learn(1, log_dir=tmp_path / "logs")  # another run would be appended to this one's log
+    assert (tmp_path / "logs" / "metrics.csv").read_text().count("\n") == 6
 
 
 def test_evaluate_an_agent_or_a_run_folder(tmp_path):

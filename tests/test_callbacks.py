@@ -150,3 +150,22 @@ def test_stop_at_threshold_resumes_exactly(tmp_path):
     pd.testing.assert_frame_equal(a[keep], b[keep])
     assert resume(parts, quiet=True, tensorboard=False, epochs=60, stop_at=80) == []  # reached: nothing more
     assert len(pd.read_csv(parts / "metrics.csv")) == stopped
+
+
+def test_the_stopping_return_is_recorded_and_more_epochs_go_on_past_it(tmp_path, capsys):
+    """config.toml holds the return a run stopped at (a plain resume or a repeat stops there too, not at the
+    preset's); --resume --epochs N with more epochs than before trains on to N past that return, with a note."""
+    from reinforce import config as config_mod
+
+    run = tmp_path / "run"
+    tiny = ["--num-envs", "8", "--steps-per-rollout", "32", "--no-plot", "--no-tensorboard"]
+    assert main(["train", "--preset", "cartpole-fast", "--epochs", "10", "--stop-at-threshold", "30", "--out", str(run),
+                 "--quiet", *tiny]) == 0
+    assert "reached 30 after" in capsys.readouterr().out
+    assert config_mod.load(run).stop_at_return == 30.0
+    stopped = len(pd.read_csv(run / "metrics.csv"))
+    assert stopped < 10 and main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert len(pd.read_csv(run / "metrics.csv")) == stopped  # a plain resume: complete
+    assert main(["train", "--resume", str(run), "--epochs", "12"]) == 0
+    assert "reached its stop_at_return 30 at epoch" in capsys.readouterr().err
+    assert len(pd.read_csv(run / "metrics.csv")) == 12 and config_mod.load(run).epochs == 12

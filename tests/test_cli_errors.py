@@ -184,6 +184,21 @@ def test_env_without_a_preset_says_its_settings_and_names_its_folder(tmp_path, m
     # --quiet: the summary line only
     assert main(["train", "--env", "Pendulum-v1", *TINY, "--quiet", "--out", "q"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+    # rank 0 of --nproc 2 says the job's batch is twice the settings'
+    from reinforce.clitrain import defaults_notice
+
+    two = defaults_notice(config_mod.load(tmp_path / "q"), 2)
+    assert "2 envs x" in two and "; 2 processes: 2x the envs and env steps (the defaults" in two
+    assert "processes" not in defaults_notice(config_mod.load(tmp_path / "q"), 1)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-restarts", "2"], "--max-restarts restarts the processes of --nproc N; give --nproc too"),
+    (["--jobs", "2"], "--jobs sets how many --seeds train at once; give --seeds too"),
+])
+def test_a_flag_for_another_mode_is_refused_not_ignored(tmp_path, capsys, argv, message):
+    assert main(["train", *TINY, "--out", str(tmp_path / "r"), *argv]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def test_a_preset_with_another_env_is_named_after_both(tmp_path, monkeypatch):

@@ -67,6 +67,10 @@ def test_an_env_of_ones_own_evaluates_an_agent_on_from_env():
     mine.reset()  # still open
     with pytest.raises(ValueError, match="policy takes 4 observation values .* env has 6"):
         a.learn(1, callback=EvalCallback(every=1, env=reinforce.make_vec_env("Acrobot-v1", 2, seed=0)))
+    epoch = a.epoch
+    with pytest.raises(ValueError, match=r"best_path=...\) keeps the best policy with agent.save, but .* given as an object"):
+        a.learn(1, callback=EvalCallback(every=1, env=mine, best_path="unused/best.pt"))
+    assert a.epoch == epoch  # refused before training, not at the first better score
 
 
 def test_the_best_policy_is_saved_with_its_score_and_a_resume_keeps_it(tmp_path):

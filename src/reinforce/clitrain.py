@@ -66,9 +66,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                         ("--eval-episodes", args.eval_episodes)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
+    if args.max_restarts and args.nproc is None and not _under_torchrun():
+        raise ValueError("--max-restarts restarts the processes of --nproc N; give --nproc too, or drop it")
+    if args.jobs is not None and args.seeds is None and args.resume is None:
+        raise ValueError("--jobs sets how many --seeds train at once; give --seeds too, or drop it")
     # A bad flag or config value fails here, before torch is imported (about 1-2 s).
     cfg = resolve_config(args) if args.resume is None else None
     stop_at = _stop_at(args, cfg.env_id) if cfg is not None else None
+    if stop_at is not None:  # config.toml records the return this run stops at: a resume or a repeat stops there too
+        cfg = cfg.replace(stop_at_return=stop_at)
     # One process, one run: its folder is known before torch is, so the plot helper loads matplotlib and pandas
     # (~0.8 s) on the other core while this process imports torch (~1.2 s), not while a short run trains.
     solo = cfg is not None and args.seeds is None and (args.nproc or 1) == 1 and not _under_torchrun()
@@ -103,8 +109,7 @@ def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path 
         cfg = cfg.replace(normalize_observations=not _sees_images(cfg))
     if _uses_env_defaults(args) and not args.quiet and runtime.is_main_process():
         # stdout, not stderr: a start that fails (an env without support) stays one line on stderr
-        print(f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)} (the defaults for "
-              "any env, with your flags); see reinforce presets", flush=True)
+        print(defaults_notice(cfg, runtime.get_world_size()), flush=True)
     if args.seeds is not None:
         return _train_seeds(args, cfg, stop_at)
     out = out or args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
@@ -153,6 +158,8 @@ def _resume(args: argparse.Namespace) -> int:
         )
     run, epochs = args.resume, flag_overrides(args).get("epochs")
     seeds = [] if (run / "config.toml").exists() else seed_dirs(run)  # a folder of seed runs: all of them
+    if args.jobs is not None and not seeds:
+        raise ValueError(f"--jobs sets how many seed runs resume at once; {str(run)!r} is a single run")
     stop_at = None
     if args.stop_at_threshold is not None:
         first = seeds[0] if seeds else run
@@ -169,6 +176,13 @@ def _resume(args: argparse.Namespace) -> int:
         resume(run, args.quiet, args.checkpoint_every, epochs, args.tensorboard, stop_at=stop_at, callbacks=_callbacks(args, run))
         draw()
     return 0
+
+
+def defaults_notice(cfg: Any, world_size: int = 1) -> str:
+    """The line `--env ID` without a preset prints: the settings it takes (and, under --nproc N, the job's N× batch)."""
+    ranks = f"; {world_size} processes: {world_size}x the envs and env steps" if world_size > 1 else ""
+    return (f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)}{ranks} (the defaults "
+            "for any env, with your flags); see reinforce presets")
 
 
 def _sees_images(cfg: Any) -> bool:

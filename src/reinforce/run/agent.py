@@ -27,7 +27,7 @@ from reinforce.policies import (
 from reinforce.run.checkpoint import save_atomic, training_state
 from reinforce.spaces import action_spec
 from reinforce.run.graphed import GraphedEpoch
-from reinforce.run.logger import RunLogger
+from reinforce.run.logger import RunLogger, logged_epochs
 from reinforce.run.callbacks import as_callbacks
 from reinforce.run.loop import fit, progress_bar
 
@@ -82,6 +82,10 @@ class Reinforce(PolicyGradient):
         logger = None
         if log_dir is not None:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
+            logged = logged_epochs(Path(log_dir) / "metrics.csv")
+            if logged != self.epoch:  # another run's log: appending would mix two runs in one file
+                raise ValueError(f"{Path(log_dir) / 'metrics.csv'} already holds {logged} epochs of a run this agent (at "
+                                 f"epoch {self.epoch}) does not continue; give a fresh log_dir")
             logger = RunLogger(Path(log_dir), "", self.env_steps)
         bar = progress_bar(self.epoch + epochs, self.epoch) if progress else None
         try:

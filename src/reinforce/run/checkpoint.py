@@ -294,8 +294,10 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
     module.load_state_dict(state)
 
 
-def config_differences(saved: dict[str, Any], cfg: Config, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
-    """Names of the Config fields on which a checkpoint's saved config and `cfg` disagree."""
+def config_differences(saved: dict[str, Any], cfg: Config,
+                       ignore: tuple[str, ...] = ("epochs", "stop_at_return")) -> list[str]:
+    """Names of the Config fields on which a checkpoint's saved config and `cfg` disagree (by default not counting
+    how long the run trains: `--resume --epochs N` and `--stop-at-threshold R` change those)."""
     diffs = []
     for f in dataclasses.fields(Config):
         if f.name in ignore:

@@ -96,6 +96,20 @@ def truncate_metrics(path: Path, epochs: int) -> int:
     return len(rows) - len(keep)
 
 
+def logged_epochs(path: Path) -> int:
+    """How many epochs metrics.csv at `path` holds (0 without the file): its whole rows numbered 0, 1, … in order."""
+    if not path.exists():
+        return 0
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        done = 0
+        for row in reader:
+            if not _whole_row(row, reader.fieldnames) or _epoch_of(row) != done:
+                break
+            done += 1
+    return done
+
+
 def _whole_row(row: dict, columns: list[str] | None) -> bool:
     return None not in row and all(row.get(c) is not None for c in columns or [])
 

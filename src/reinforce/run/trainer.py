@@ -72,6 +72,8 @@ def train(
         # torchrun --max-restarts started this job again after a failure: continue from the checkpoint.
         return resume(out, quiet, checkpoint_every, tensorboard=tensorboard, stop_at=stop_at, callbacks=callbacks)
     runtime.broadcast_from_main(lambda: check_free(out, force))
+    if stop_at is not None:  # config.toml records the return the run stops at: a resume or a repeat stops there too
+        cfg = cfg.replace(stop_at_return=stop_at)
     env, _, agent = build(cfg, rank, world)
 
     def prepare() -> None:  # rank 0 only, once the env and policy exist; an error stops every rank
@@ -119,7 +121,7 @@ def resume(
     rank, world, _ = runtime.init_from_env()
     main = runtime.is_main_process()
 
-    def load() -> tuple[Config, dict | None, int]:  # rank 0 only: the run folder is on its disk
+    def load() -> tuple[Config, dict | None, int, bool]:  # rank 0 only: the run folder is on its disk
         if not (out / CONFIG).is_file():
             raise FileNotFoundError(f"{str(out)!r} is not a run folder: it has no config.toml")
         cfg = config_mod.load(out)
@@ -132,14 +134,16 @@ def resume(
             check_matches_config(payload, cfg, out / CHECKPOINT)
             every = every or int(payload["trainer"]["checkpoint_every"])
         every = require_int("checkpoint_every", every or DEFAULT_CHECKPOINT_EVERY, 1)
-        if epochs is not None and epochs != cfg.epochs:
-            cfg = cfg.replace(epochs=epochs)
+        changed = {k: v for k, v in (("epochs", epochs), ("stop_at_return", stop_at)) if v is not None and v != getattr(cfg, k)}
+        longer = changed.get("epochs", 0) > cfg.epochs
+        if changed:  # config.toml says how the run now trains, so that a repeat or a later resume does the same
+            cfg = cfg.replace(**changed)
             config_mod.save(cfg, out / CONFIG)
         if payload is not None:
             truncate_metrics(out / METRICS, int(payload["agent"]["epoch"]))
-        return cfg, payload, every
+        return cfg, payload, every, longer
 
-    cfg, payload, checkpoint_every = runtime.broadcast_from_main(load)
+    cfg, payload, checkpoint_every, longer = runtime.broadcast_from_main(load)
     env, _, agent = build(cfg, rank, world)
     if payload is not None:
         mine, same_world = payload_for_rank(payload, rank, world)
@@ -172,6 +176,14 @@ def resume(
         cfg, out, agent, quiet, checkpoint_every, tensorboard, last_checkpoint=agent.epoch if payload else None, stop_at=stop_at,
         callbacks=callbacks,
     )
+    if longer and session.target is not None and session.target.reached is not None:
+        # --epochs N, more than before, asks a run that met its stop_at_return to go on: it trains to N, no longer
+        # stopped by that return (the same N again, or none, leaves it complete)
+        if main and not quiet:
+            print(f"reinforce: note: {str(out)!r} reached its stop_at_return {session.target.threshold:g} at epoch "
+                  f"{int(session.target.reached['epoch'])}; it trains on to {cfg.epochs} epochs as --epochs asks "
+                  "(a higher --stop-at-threshold R would stop it there)", file=sys.stderr)
+        session.target = None
     return session.run()
 
 

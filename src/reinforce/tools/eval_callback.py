@@ -71,6 +71,11 @@ class EvalCallback(Callback):
 
     def on_training_start(self, agent: Any) -> None:
         self.agent = agent
+        if self.best_path is not None:
+            try:  # the best policy is kept with agent.save: an agent that cannot be saved says so now, not mid-run
+                agent.describe()
+            except ValueError as err:
+                raise ValueError(f"EvalCallback(best_path=...) keeps the best policy with agent.save, but {err}") from None
         if self.given_env is not None:
             check_policy_fits(agent.policy, self.given_env)
             self.seed = EVAL_SEED_OFFSET if self.seed is None else self.seed
