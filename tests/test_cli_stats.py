@@ -177,3 +177,39 @@ def test_a_run_without_epochs_is_one_line_error_naming_it(tmp_path, capsys):
             assert main(argv) == 2, argv
             assert f"{run / 'metrics.csv'} has no epochs yet" in one_line_error(capsys), argv
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_an_eval_file_of_an_earlier_epoch_is_not_used_and_force_removes_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = ["--env", "CartPole-v1", "--num-envs", "2", "--steps-per-rollout", "16", "--no-plot", "--quiet", "--no-tensorboard"]
+    assert main(["train", *tiny, "--epochs", "1", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--episodes", "2", "--json"]) == 0
+    (run / "eval_2.json").write_text(capsys.readouterr().out.split("\n", 1)[1])  # after training's summary line
+    assert main(["summary", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"][0]["score"] == "eval"  # it scores the run's epoch 1
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["summary", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"{run / 'eval_2.json'} scores epoch 1, the run is at 2: not used" in out and "score train" in out
+    assert main(["train", *tiny, "--epochs", "1", "--seed", "7", "--out", str(run), "--force"]) == 0
+    assert not (run / "eval_2.json").exists()
+
+
+def test_runs_of_different_lengths_get_a_note(tmp_path, capsys):
+    seed_group(tmp_path / "a", GROUP_A[:2])  # 3 epochs of 1,000 env steps
+    seed_group(tmp_path / "b", [returns + [50.0] for returns in GROUP_A[:2]])  # 4 epochs
+    assert main(["compare", str(tmp_path / "a"), "--vs", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "P(A > B)" in out and out.count("note:") == 1
+    assert "note: the runs trained for different numbers of env steps (A 3,000; B 4,000)" in out
+    assert main(["compare", str(tmp_path / "a"), "--vs", str(tmp_path / "b"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"][0].startswith("note: the runs trained")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (tmp_path / "a" / "seed0").rename(mixed / "seed0")
+    (tmp_path / "b" / "seed1").rename(mixed / "seed1")
+    assert main(["summary", str(mixed)]) == 0
+    assert f"({mixed} seed0 3,000, seed1 4,000)" in capsys.readouterr().out
+    assert main(["summary", str(tmp_path / "a"), "--json"]) == 0  # one length: no note
+    assert json.loads(capsys.readouterr().out)["notes"] == []

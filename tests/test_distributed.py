@@ -257,3 +257,25 @@ def test_killed_rank_ends_the_job_or_restarts_it_from_the_checkpoint(tmp_path):
     # failed, waits PEER_FAILURE_GRACE_S before raising, so it is not mistaken for the cause).
     root_cause = out[out.rindex("Root Cause"):]
     assert "rank      : 1" in root_cause and "SIGKILL" in root_cause, out[-3000:]
+
+
+def test_the_same_error_of_every_rank_is_printed_once():
+    import io
+
+    def shown(lines: list[str]) -> str:
+        out = io.StringIO()
+        output = launch.TorchrunOutput(out)
+        for line in lines:
+            output.feed(line)
+        output.finish()
+        assert output.reported
+        return out.getvalue()
+
+    msg = "device 'cuda' is not available: this torch build or machine has no CUDA GPU; use --device cpu"
+    same = [f"reinforce: error: rank {r} of 2: {msg}\n" for r in (1, 0)]
+    assert shown(same) == f"reinforce: error: all 2 ranks: {msg}\n"
+    different = [same[0], "reinforce: error: rank 0 of 2: something else\n"]
+    assert shown(different) == "".join(different)  # each rank's own, in their order
+    assert shown(same[:1]) == same[0]  # one rank of two: its line as it was
+    once = f"reinforce: error: all 2 ranks: {msg}\n"
+    assert shown(["a warning\n", *same, *same]) == "a warning\n" + once + once  # a restarted group: once per attempt

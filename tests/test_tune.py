@@ -100,6 +100,18 @@ def test_pruned_trials_stop_early_and_count_as_finished(tmp_path):
     assert not (tmp_path / "best.toml").exists()  # nothing completed, so no best config
 
 
+def test_a_trial_stops_at_the_base_configs_stop_at_return_as_train_does(tmp_path):
+    base = preset("cartpole").replace(epochs=6, num_envs=4, steps_per_rollout=100, stop_at_return=1.0)
+    space = parse_space({"lr": {"low": 0.01, "high": 0.1}})
+    study = tune(base, 1, tmp_path / "stop", space=space, eval_episodes=2, pruner=optuna.pruners.NopPruner())
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE" and trial.value > 0  # scored on what it trained
+    assert max(trial.intermediate_values) < 5  # 20 episodes of return >= 1 come long before the 6th epoch
+    full = tune(base.replace(stop_at_return=None), 1, tmp_path / "full", space=space, eval_episodes=2,
+                pruner=optuna.pruners.NopPruner())
+    assert max(full.trials[0].intermediate_values) == 5  # without it every epoch runs
+
+
 def test_median_pruning_stops_a_lagging_curve():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1))
     good = study.ask()

@@ -154,7 +154,9 @@ _SCORE_HELP = """\
 final score of a run: the mean return of RUN/eval_<N>.json, written by
   reinforce evaluate RUN --episodes N --json > RUN/eval_N.json
 when every run has one, else the mean return of the training episodes that finished in
-its last epoch with any (metrics.csv).
+its last epoch with any (metrics.csv). An eval_<N>.json counts only while its trained_epochs
+is the run's epoch count (a note names one left from before a --resume), and a note names
+the env steps of runs whose lengths differ by more than 1%.
 IQM: the interquartile mean, the mean of the middle half of the scores: robust to one
 outlying seed yet using more runs than the median. Its 95% interval comes from a
 stratified bootstrap: the runs are resampled with replacement, the percentiles of the

@@ -108,7 +108,8 @@ class Config(ReinforceOptions):
     """Everything that defines a run: the algorithm's options plus env, policy, seed and device."""
 
     env_id: str = "CartPole-v0"
-    """Any registered Gymnasium id with a Box observation and a Discrete or Box action space."""
+    """Any registered Gymnasium id with standard spaces (README's tables): Box, Discrete, MultiDiscrete, MultiBinary, Dict or
+    Tuple observations; Discrete, MultiDiscrete, MultiBinary or float Box actions."""
     num_envs: int = 32
     """E: environments stepped in parallel; one rollout holds T·E transitions."""
     hidden_sizes: tuple[int, ...] | None = None
@@ -153,7 +154,7 @@ class Config(ReinforceOptions):
     normalize_observations: bool = False
     """Running mean/std normalisation of observations, stored in the policy and frozen at evaluation."""
     seed: int = 0
-    """Seeds torch (policy init, action sampling) and the envs (sub-env i gets seed + i)."""
+    """Seeds torch (policy init, sampling) and the envs: Gymnasium sub-env i gets seed + i; a native env's one generator gets seed."""
     encoder: str = "auto"
     """How observations become the policy's and value's input: auto (from the observation space: images get a CNN,
     the rest is flattened, Discrete one-hot), flat, nature_cnn (images ≥ 36 px a side) or small_cnn (small grids)."""

@@ -6,7 +6,8 @@ and scores the trained policies on fresh episodes.
 The study lives in an Optuna storage (default sqlite:///OUT/tune.db), so the same call with more trials
 continues it. A trial the process did not finish (Ctrl-C, a kill) is marked failed and its settings are
 queued again. After every trial OUT/best.toml (the best Config, `reinforce train --config` reads it) and
-OUT/trials.csv are rewritten. The first seed's training curve goes to the pruner every epoch.
+OUT/trials.csv are rewritten. The first seed's training curve goes to the pruner every epoch. A base
+config's `stop_at_return` ends a trial's training early, as it ends `reinforce train`'s.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from reinforce.checks import require_int
 from reinforce.config import Config
 from reinforce.metrics import Metrics
 from reinforce.run.build import build
-from reinforce.run.callbacks import Callback
+from reinforce.run.callbacks import Callback, StopOnReward
 from reinforce.run.folder import write_text_atomic
 from reinforce.tools.stats import iqm
 from reinforce.tune_space import Param, apply, check_space, default_space
@@ -89,10 +90,12 @@ def suggest(trial: Trial, p: Param) -> Any:
 
 
 def train_and_score(cfg: Config, episodes: int, deterministic: bool, callback: Callback | None = None) -> float:
-    """Train `cfg` in memory (no run folder), then the mean return of `episodes` fresh episodes."""
+    """Train `cfg` in memory (no run folder), then the mean return of `episodes` fresh episodes. As in
+    `reinforce train`, `cfg.stop_at_return` ends training early (StopOnReward); the policy is scored as it stands then."""
     env, _, agent = build(cfg)
     try:
-        agent.learn(callback=callback)
+        stop = [StopOnReward(cfg.stop_at_return)] if cfg.stop_at_return is not None else []
+        agent.learn(callback=[*([callback] if callback is not None else []), *stop])
         if isinstance(callback, ReportReturn) and callback.pruned_at is not None:
             return float("nan")  # the caller raises TrialPruned; no evaluation of a stopped run
         return evaluate(agent, episodes=episodes, deterministic=deterministic)["return_mean"]

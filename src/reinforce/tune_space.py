@@ -28,7 +28,7 @@ FIXED = {  # fields a study keeps fixed: they change what is measured, not how w
     "device": "it changes where a trial runs, not its result",
     "num_threads": "it changes where a trial runs, not its result",
     "cuda_graph": "it changes how an epoch is launched, not its result",
-    "stop_at_return": "it ends a run early: a study compares runs of the same length",
+    "stop_at_return": "it decides when a run stops, not how well it learns (trials stop at the base config's value, as train does)",
 }
 ACCEPTED = "{low = A, high = B} (optionally log = true, step = S) or {choices = [...]}"
 

@@ -63,7 +63,8 @@ def launch_local(nproc: int, argv: Sequence[str], max_restarts: int = 0) -> int:
     SIGTERM are forwarded to it, it forwards them to the workers, which finish the epoch, checkpoint
     and exit; then this returns 0. The workers' lines pass through; torchrun's own traceback and
     failure report become at most one line, and the exit code is the failing rank's (2 for bad
-    input, 1 for a runtime failure, 3 when it stopped because another rank failed).
+    input, 1 for a runtime failure, 3 when it stopped because another rank failed). When every rank
+    fails with the same "reinforce: error:" line, it is printed once.
     """
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // nproc)))
@@ -83,6 +84,7 @@ def launch_local(nproc: int, argv: Sequence[str], max_restarts: int = 0) -> int:
             output.feed(line)
         code = proc.wait()
     finally:
+        output.finish()  # the held rank errors
         for s, handler in previous.items():
             signal.signal(s, handler)
     if signals and code != 0 and output.root_exitcode in (None, 0, -signal.SIGINT, -signal.SIGTERM):
@@ -98,6 +100,8 @@ def launch_local(nproc: int, argv: Sequence[str], max_restarts: int = 0) -> int:
 AGENT_LOG = re.compile(r"^[IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S*torch/")
 # What a rank's C++ runtime prints when the process group is torn down under it: never the cause.
 TEARDOWN_NOISE = ("terminate called without an active exception",)
+# A worker's one-line error in a multi-process job (cli.py's rank prefix).
+RANK_ERROR = re.compile(r"reinforce: error: rank (\d+) of (\d+): (.*)")
 
 
 class TorchrunOutput:
@@ -113,6 +117,7 @@ class TorchrunOutput:
         self.root_exitcode: int | None = None
         self.exitcodes: list[int] = []  # every failed rank's, in the report's order
         self.reported = False  # a worker already printed a "reinforce: error:" line
+        self.rank_errors: dict[int, tuple[int, str, str]] = {}  # rank -> (world, message, line), held until finish()
 
     def feed(self, line: str) -> None:
         if self.report_rules >= 0:
@@ -129,6 +134,22 @@ class TorchrunOutput:
             self.traceback = [line]
         elif not AGENT_LOG.match(line) and line.strip() not in TEARDOWN_NOISE:
             self.reported = self.reported or line.startswith("reinforce: error:")
+            error = RANK_ERROR.fullmatch(line.rstrip("\n"))
+            if error is None:
+                self._write(line)
+                return
+            if int(error[1]) in self.rank_errors:  # a restarted group's: write the last attempt's first
+                self.finish()
+            self.rank_errors[int(error[1])] = (int(error[2]), error[3], line if line.endswith("\n") else line + "\n")
+
+    def finish(self) -> None:
+        """Write the held rank errors: one line when every rank failed with the same message, else each."""
+        held, self.rank_errors = self.rank_errors, {}
+        worlds, messages = {w for w, _, _ in held.values()}, {m for _, m, _ in held.values()}
+        if len(held) > 1 and len(messages) == 1 and len(worlds) == 1 and set(held) == set(range(worlds.pop())):
+            self._write(f"reinforce: error: all {len(held)} ranks: {messages.pop()}\n")
+            return
+        for _, _, line in held.values():  # in the order they came
             self._write(line)
 
     def _report_line(self, line: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ POLICY = "policy.pt"
 CURVE = "curve.png"
 BEST = "best.pt"  # --eval-every's best policy, with best.pt.json (its score)
 WANDB_ID = "wandb_id.txt"  # --wandb's run id, so a resume continues the same W&B run
-# What a run writes; `--force` removes these (and only these) before a fresh start.
+# What a run writes; `--force` removes these, its event files and eval_<N>.json files (and only those) before a fresh start.
 RUN_FILES = (METRICS, CURVE, POLICY, CHECKPOINT, PREVIOUS, BEST, f"{BEST}.json", WANDB_ID,
              f"{CHECKPOINT}.tmp", f"{PREVIOUS}.tmp", f"{POLICY}.tmp", f"{BEST}.tmp", f"{BEST}.json.tmp")
 
@@ -42,12 +43,19 @@ def clear_stale_tmp(run_dir: str | Path) -> None:
         path.unlink()
 
 
+def eval_files(run_dir: str | Path) -> Sequence[Path]:
+    """The eval_<N>.json files in `run_dir` (`reinforce evaluate RUN --episodes N --json > RUN/eval_N.json`, as the
+    README suggests): they score the run's policy, so a fresh start makes them stale."""
+    return sorted(p for p in Path(run_dir).glob("eval_*.json") if re.fullmatch(r"eval_\d+\.json", p.name))
+
+
 def clear_run_files(run_dir: str | Path) -> None:
-    """Remove the files an earlier run wrote into `run_dir` (config.toml and anything foreign stay)."""
+    """Remove the files an earlier run wrote into `run_dir`, its TensorBoard events and the eval_<N>.json
+    files that scored its policy (config.toml and anything foreign stay)."""
     run_dir = Path(run_dir)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
-    for path in event_files(run_dir):
+    for path in [*event_files(run_dir), *eval_files(run_dir)]:
         path.unlink()
 
 
