@@ -81,6 +81,25 @@ def test_predict_takes_numpy_or_torch_one_observation_or_a_batch():
     np.testing.assert_allclose(agent.predict(one, deterministic=True), mean, rtol=1e-6)  # the mode
 
 
+def test_predict_checks_and_encodes_torch_input_as_numpy_input():
+    """A tensor is encoded and shape-checked as an array is (it used to be reshaped: 8 values gave two CartPole
+    observations' worth and half was dropped); Discrete observations must be states of the space."""
+    env = reinforce.make_vec_env("CartPole-v1", num_envs=2, seed=0)
+    agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2))
+    for bad in (torch.zeros(8), torch.zeros(3, 8), torch.zeros(2, 2), torch.zeros(5)):
+        with pytest.raises(ValueError, match="do not match the space"):
+            agent.predict(bad)
+    assert agent.predict(torch.zeros(3, 4)).shape == (3,) and agent.predict(torch.zeros(4)).shape == ()
+    taxi = reinforce.make_vec_env("Taxi-v4", num_envs=2, seed=0)
+    agent = reinforce.Reinforce(taxi, reinforce.make_policy(taxi.single_observation_space, taxi.single_action_space))
+    torch.manual_seed(0)
+    by_tensor = agent.predict(torch.tensor([3, 499]), deterministic=True)  # one-hot, as in training
+    assert by_tensor.tolist() == agent.predict(np.array([3, 499]), deterministic=True).tolist()
+    for bad in (-1, 2.5, 500):
+        with pytest.raises(ValueError, match=rf"observation values \[{bad}\] are not in Discrete\(500\)"):
+            agent.predict(bad)
+
+
 def test_learn_total_steps_progress_and_log_dir(tmp_path, capsys):
     env = reinforce.make_vec_env("CartPole-v1", num_envs=4, seed=0)
     agent = reinforce.Reinforce(env, reinforce.CategoricalPolicy(4, 2), steps_per_rollout=10)

@@ -83,6 +83,22 @@ def test_wrappers_need_a_gymnasium_backend():
         make_vec_env("CartPole-v1", 2, backend="native", wrappers=("TimeLimit(max_episode_steps=5)",))
 
 
+def test_predict_on_a_dict_observation_needs_only_the_parts_it_reads():
+    """MiniGrid's mission (text) is dropped in training, so predict needs no mission; a missing numeric part or a
+    flat array instead of the dict is one ValueError naming what the space needs."""
+    pytest.importorskip("minigrid")
+    env = make_vec_env("MiniGrid-DoorKey-5x5-v0", 2, seed=0)
+    agent = reinforce.Reinforce(env, reinforce.make_policy(env.single_observation_space, env.single_action_space))
+    obs, _ = gym.make("MiniGrid-DoorKey-5x5-v0").reset(seed=0)
+    without_text = {k: v for k, v in obs.items() if k != "mission"}
+    assert agent.predict(without_text, deterministic=True) == agent.predict(obs, deterministic=True)
+    with pytest.raises(ValueError, match="the observation has no 'direction'; .* needs 'direction', 'image'"):
+        agent.predict({k: v for k, v in obs.items() if k != "direction"})
+    with pytest.raises(ValueError, match="is a dict of its parts, got ndarray"):
+        agent.predict(np.zeros(151, np.float32))
+    env.close()
+
+
 def test_pong_trains_checkpoints_evaluates_records_and_predicts(tmp_path, capsys):
     """The Nature-CNN path end to end on ALE/Pong-v5 with Atari preprocessing and a 4-frame stack."""
     pytest.importorskip("ale_py")

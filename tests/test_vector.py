@@ -119,6 +119,32 @@ def test_bad_make_vec_env_arguments_give_one_line(kwargs, message):
         make_vec_env("CartPole-v1", 2, **kwargs)
 
 
+def test_box_actions_reach_native_and_gymnasium_envs_clipped_alike():
+    """The README's rule, on every backend: only the copy sent to the env is clipped. MountainCarContinuous charges
+    0.1·a² of what it gets (its reward does not depend on the start, which the two backends draw differently), so a
+    native env stepped with the raw action paid 0.9 where Gymnasium's paid 0.1."""
+    rewards = {}
+    for backend in ("native", "sync"):
+        env = make_vec_env("MountainCarContinuous-v0", 2, seed=0, backend=backend)
+        env.reset()
+        rewards[backend] = env.step(torch.tensor([[3.0], [-3.0]]))[1]
+        env.close()
+    assert rewards["native"].tolist() == pytest.approx([-0.1, -0.1]) and rewards["sync"].tolist() == pytest.approx([-0.1, -0.1])
+
+
+def test_make_vec_env_keeps_the_vecenv_contract_for_native_kwargs():
+    """float32 observations only (dtype float64 is for parity checks of make_native), and max_episode_steps=None
+    is the registered limit on every backend, as gymnasium.make reads it."""
+    with pytest.raises(ValueError, match="dtype torch.float64 is for checking a native env"):
+        make_vec_env("CartPole-v1", 2, env_kwargs={"dtype": torch.float64})
+    for backend in ("native", "sync"):
+        env = make_vec_env("Pendulum-v1", 1, seed=0, backend=backend, env_kwargs={"max_episode_steps": None})
+        env.reset()
+        truncated = [bool(env.step(torch.zeros(1, 1))[3][0]) for _ in range(201)]
+        assert truncated.index(True) == 199, backend
+        env.close()
+
+
 def test_env_kwargs_pick_the_backend_that_takes_them_and_are_remembered():
     """Kwargs the native env takes keep it (Pendulum's g); one only Gymnasium's takes sends "auto" to sync."""
     native = make_vec_env("Pendulum-v1", 2, seed=0, env_kwargs={"g": 9.81})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,17 +128,37 @@ def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _indices(space: gym.Space, raw: np.ndarray, start: Any, n: Any) -> np.ndarray:
+    """raw − start, the indices from 0, if they are whole numbers below n (per column for MultiDiscrete), else a
+    ValueError naming the values: a negative index would wrap around and a fraction be cut, each to another state."""
+    index = raw - start
+    bad = (np.mod(index, 1) != 0) | (index < 0) | (index >= n)
+    if bad.any():
+        raise ValueError(f"observation values {np.asarray(raw)[bad][:5].tolist()} are not in {space}")
+    return index
+
+
 def _flatten(space: gym.Space, obs: Any, n: int, top: bool = False) -> list[np.ndarray]:
     """Parts (n, d) float32 of a batch of n observations of `space` (Gymnasium's batched layout)."""
     if isinstance(space, (gym.spaces.Box, gym.spaces.MultiBinary)):
         return [np.asarray(obs, dtype=np.float32).reshape(n, -1)]
     if isinstance(space, gym.spaces.Discrete):
-        return [_one_hot(np.asarray(obs).reshape(n) - int(space.start), int(space.n))]
+        return [_one_hot(_indices(space, np.asarray(obs).reshape(n), int(space.start), int(space.n)), int(space.n))]
     if isinstance(space, gym.spaces.MultiDiscrete):
-        idx = (np.asarray(obs).reshape(n, -1) - space.start.reshape(1, -1))
+        idx = _indices(space, np.asarray(obs).reshape(n, -1), space.start.reshape(1, -1), space.nvec.reshape(1, -1))
         return [_one_hot(idx[:, k], int(m)) for k, m in enumerate(space.nvec.reshape(-1))]
     if isinstance(space, gym.spaces.Dict):
-        return [p for k, s in space.spaces.items() if not (top and k == MASK_KEY) for p in _flatten(s, obs[k], n)]
+        if not isinstance(obs, Mapping):
+            raise ValueError(f"an observation of {space} is a dict of its parts, got {type(obs).__name__}")
+        parts = []
+        for k, s in space.spaces.items():
+            if (top and k == MASK_KEY) or not _vector_width(s, k, []):  # never read (text): need not be given
+                continue
+            if k not in obs:
+                raise ValueError(f"the observation has no {k!r}; {space} needs "
+                                 f"{', '.join(repr(k) for k, s in space.spaces.items() if _vector_width(s, k, []))}")
+            parts += _flatten(s, obs[k], n)
+        return parts
     if isinstance(space, gym.spaces.Tuple):
         return [p for i, s in enumerate(space.spaces) for p in _flatten(s, obs[i], n)]
     return []  # not numbers: dropped (observation_spec has said so)
@@ -187,7 +208,12 @@ def batch_size(obs: Any) -> int:
 def is_single(space: gym.Space, obs: Any) -> bool:
     """Whether `obs` is one observation of `space` (else a batch of them, with a leading axis)."""
     if isinstance(space, gym.spaces.Dict):
-        key = next(k for k, s in space.spaces.items() if isinstance(s, (*_NUMERIC, gym.spaces.Dict, gym.spaces.Tuple)))
+        if not isinstance(obs, Mapping):
+            raise ValueError(f"an observation of {space} is a dict of its parts, got {type(obs).__name__}")
+        key = next((k for k, s in space.spaces.items()
+                    if k in obs and isinstance(s, (*_NUMERIC, gym.spaces.Dict, gym.spaces.Tuple))), None)
+        if key is None:
+            raise ValueError(f"the observation holds none of the parts of {space} ({', '.join(map(repr, space.spaces))})")
         return is_single(space.spaces[key], obs[key])
     if isinstance(space, gym.spaces.Tuple):
         return is_single(space.spaces[0], obs[0])

@@ -76,6 +76,7 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
     env_id: str = ""
     default_max_episode_steps: int | None = None
     state_dim: int = 0
+    clip_actions: bool = False  # clip Box actions to the space before the physics (set by make_vec_env)
 
     def __init__(
         self,
@@ -165,9 +166,13 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         raise NotImplementedError
 
     def _prepare_actions(self, actions: Any) -> torch.Tensor:
-        """Continuous actions -> (E,) tensor of `self.dtype` on device (clipping is the physics' job)."""
-        a = torch.as_tensor(actions, device=self.device)
-        return a.detach().to(self.dtype).reshape(self.num_envs)
+        """Continuous actions -> (E,) tensor of `self.dtype` on device. The physics clips as Gymnasium's env does
+        (MountainCarContinuous then charges the unclipped action); with `clip_actions` (what make_vec_env sets, the
+        library's VecEnv contract) the actions are clipped to the Box first, as the Gymnasium backends' are."""
+        a = torch.as_tensor(actions, device=self.device).detach().to(self.dtype).reshape(self.num_envs)
+        if self.clip_actions:
+            a = a.clamp(float(self.single_action_space.low[0]), float(self.single_action_space.high[0]))
+        return a
 
     def _signed_actions(self, actions: Any) -> torch.Tensor:
         """Three-way discrete actions {0, 1, 2}, (E,) or (E, 1) -> (E,) tensor of `self.dtype` in {-1, 0, +1}.

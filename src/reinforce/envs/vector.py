@@ -146,6 +146,11 @@ def make_vec_env(
         raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
     made_with = {"backend": backend, "wrappers": tuple(wrappers), "env_kwargs": dict(env_kwargs or {})}
     env_kwargs = dict(env_kwargs or {})
+    if env_kwargs.get("dtype", torch.float32) != torch.float32:  # the VecEnv contract: float32 observations
+        raise ValueError(f"dtype {env_kwargs['dtype']} is for checking a native env against Gymnasium's "
+                         "(reinforce.envs.native.make_native); training and evaluation take float32 observations")
+    if "max_episode_steps" in env_kwargs and env_kwargs["max_episode_steps"] is None:
+        del env_kwargs["max_episode_steps"]  # None: the registered limit, as gymnasium.make reads it, on every backend
     # an unknown wrapper fails here, before any env is built; callables in env_kwargs go outermost
     wrap = wrapper_list(wrappers) + list(env_kwargs.pop("wrappers", None) or [])
     if wrap and backend in ("native", "envpool"):
@@ -160,6 +165,7 @@ def make_vec_env(
     if backend in ("auto", "native") and native is not None:
         env = native(num_envs, device=device, seed=seed, **env_kwargs)
         env.spec = spec  # the id an agent saved from this env is rebuilt with
+        env.clip_actions = True  # Box actions reach the env clipped, as env_actions sends them to Gymnasium's
     elif backend == "envpool":
         env = EnvPoolVecEnv(spec.id, num_envs, seed=seed, device=device, env_kwargs=env_kwargs)
     else:

@@ -110,17 +110,15 @@ class Reinforce(PolicyGradient):
         space = self.env.single_observation_space
         spec = observation_spec(space)
         as_numpy = not isinstance(obs, torch.Tensor)
-        if as_numpy:
-            single = is_single(space, obs)
-            batch = batch_one(space, obs) if single else obs
-            n = 1 if single else batch_size(batch)
-            if action_mask is None and spec.mask_key is not None:
-                action_mask = mask_of(spec, batch)
-            x = torch.as_tensor(encode_batch(space, spec, batch, n), device=self.device)
-        else:
-            x = obs.to(self.device, spec.torch_dtype)
-            single = x.dim() == len(spec.shape) or (x.dim() == 0 and spec.flat_dim == 1)
-            x = x.reshape(-1, *spec.shape)
+        out_device = None if as_numpy else obs.device
+        if not as_numpy:  # one encoding and one shape check for both: a tensor goes the numpy way (one-hot, ...)
+            obs = obs.detach().cpu().numpy()
+        single = is_single(space, obs)
+        batch = batch_one(space, obs) if single else obs
+        n = 1 if single else batch_size(batch)
+        if action_mask is None and spec.mask_key is not None:
+            action_mask = mask_of(spec, batch)
+        x = torch.as_tensor(encode_batch(space, spec, batch, n), device=self.device)
         if action_mask is None:
             action = self.policy.act(x, deterministic=deterministic)
         else:
@@ -133,7 +131,7 @@ class Reinforce(PolicyGradient):
             low, high = (torch.as_tensor(b, device=action.device) for b in (act_space.low, act_space.high))
             action = torch.clamp(action, low, high)
         action = action[0] if single else action
-        return action.cpu().numpy() if as_numpy else action
+        return action.cpu().numpy() if as_numpy else action.to(out_device)
 
     def _checked_mask(self, mask: torch.Tensor, n: int) -> torch.Tensor:
         """`mask` as (n, width) for n observations, or a ValueError when it has another size or allows no action
