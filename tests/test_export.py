@@ -2,6 +2,7 @@
 import shutil
 import warnings
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -12,6 +13,26 @@ from reinforce.cli import main
 from reinforce.export import ExportError, export_policy
 
 toy_spaces.register()
+
+
+class BoolGridEnv(gym.Env):
+    """MinAtar's observation space (10x10x4 bool frames) and 3 actions, without the minatar extra."""
+
+    observation_space = gym.spaces.Box(0, 1, (10, 10, 4), bool)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.random((10, 10, 4)) < 0.1, {}
+
+    def step(self, action):
+        self.t += 1
+        return self.np_random.random((10, 10, 4)) < 0.1, float(action == 1), self.t >= 5, False, {}
+
+
+if "tests/BoolGrid-v0" not in gym.registry:
+    gym.register("tests/BoolGrid-v0", entry_point=BoolGridEnv)
 
 ort = pytest.importorskip("onnxruntime", reason="needs the export extra: pip install -e '.[export]'")
 
@@ -95,6 +116,8 @@ def test_multi_discrete_export_gives_indices_and_the_concatenated_logits(tmp_pat
     assert logits.shape == (5, 7)  # nvec (3, 4)
     np.testing.assert_array_equal(action[:, 0], logits[:, :3].argmax(1))
     np.testing.assert_array_equal(action[:, 1], logits[:, 3:].argmax(1))
+    for block in (logits[:, :3], logits[:, 3:]):  # each sub-action's log-probabilities
+        np.testing.assert_allclose(np.exp(block).sum(1), 1.0, rtol=1e-5)
 
 
 def test_cli_export_writes_both_formats_and_rejects_an_unknown_one(trained_runs, tmp_path, capsys):
@@ -132,3 +155,32 @@ def test_onnx_export_is_one_file_with_no_empty_data_beside_it(trained_runs, tmp_
     for got, want in zip(run_onnx(tmp_path / "big.onnx", obs), expected):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     capsys.readouterr()
+
+
+def test_cli_export_names_the_input_dtype_a_bool_image_policy_wants(trained_runs, tmp_path, capsys):
+    """A bool image space (MinAtar's) exports a graph that takes bool, not uint8 or float32: the CLI says so."""
+    run = reinforce.train("minatar-breakout", tmp_path / "grid", env_id="tests/BoolGrid-v0", epochs=1, num_envs=2,
+                          steps_per_rollout=8, quiet=True, tensorboard=False)
+    assert main(["export", str(run)]) == 0
+    assert "input obs: bool (N, 10, 10, 4), outputs action, logits" in capsys.readouterr().out
+    session = ort.InferenceSession(str(run / "policy.onnx"))
+    assert session.get_inputs()[0].type == "tensor(bool)"
+    obs = np.random.default_rng(0).random((5, 10, 10, 4)) < 0.1
+    action, logits = session.run(None, {"obs": obs})
+    np.testing.assert_array_equal(action, reinforce.load(run).predict(obs, deterministic=True))
+    np.testing.assert_allclose(np.exp(logits).sum(1), 1.0, rtol=1e-5)  # Discrete: log-probabilities
+    with pytest.raises(Exception, match="expected: \\(tensor\\(bool\\)\\)"):
+        session.run(None, {"obs": obs.astype(np.uint8)})
+    assert main(["export", str(trained_runs["continuous"]), "--out", str(tmp_path / "pendulum.onnx")]) == 0
+    assert "input obs: float32 (N, 3), outputs action, mean, log_std" in capsys.readouterr().out
+
+
+def test_multi_binary_logits_are_each_bits_log_odds(tmp_path):
+    env = reinforce.make_vec_env("tests/MultiBinaryMDP-v0", num_envs=2, seed=0)
+    policy = reinforce.make_policy(env.single_observation_space, env.single_action_space, hidden_sizes=(8,))
+    agent = reinforce.Reinforce(env, policy, steps_per_rollout=1)
+    obs = np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32)
+    action, logits = run_onnx(agent.export(tmp_path / "mb.onnx"), obs)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), policy.pi(torch.as_tensor(obs)).probs.detach().numpy(), atol=1e-6)
+    np.testing.assert_array_equal(action, (logits > 0).astype(np.float32))
+    np.testing.assert_array_equal(action, agent.predict(obs, deterministic=True))

@@ -128,3 +128,15 @@ def test_plot_of_run_folders_reads_their_config(tmp_path):
     runs = load_runs(dirs)  # no config.toml: env "?"
     assert set(runs["env_id"]) == {"?"} and runs["run"].nunique() == 2
     assert plot_runs(dirs, default_plot_path(dirs)).parent == tmp_path / "CartPole-v0"
+
+
+def test_plot_out_in_a_folder_not_yet_made(tmp_path, monkeypatch, capsys):
+    """`reinforce plot RUN --out plots/p.png` makes plots/ (as record and export make theirs)."""
+    from reinforce.cli import main
+
+    dirs = write_runs(tmp_path, fake_runs(seeds=2, epochs=4))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", *map(str, dirs), "--out", "plots/p.png"]) == 0
+    assert "wrote plots/p.png" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"p.png", "p_summary.csv", "p_summary.md"}
+    assert plot_runs(dirs, tmp_path / "a" / "b" / "c.png").is_file()

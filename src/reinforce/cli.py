@@ -61,8 +61,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--out FILE is needed when exporting from a file ({args.run}) rather than a run folder")
     path = agent.export(out, args.format)
     names = "action, mean, log_std" if agent.policy.action_kind == "box" else "action, logits"
-    shape = ", ".join(map(str, observation_spec(agent.env.single_observation_space).shape))
-    print(f"wrote {path} ({args.format}): input obs (N, {shape}), outputs {names}")
+    spec = observation_spec(agent.env.single_observation_space)  # the graph's input: the encoded batch's dtype
+    shape = ", ".join(map(str, ("N", *spec.shape)))
+    print(f"wrote {path} ({args.format}): input obs: {spec.dtype} ({shape}), outputs {names}")
     return 0
 
 

@@ -1,20 +1,27 @@
 """Export a trained policy for use without `reinforce`: ONNX (onnxruntime, any language) or TorchScript.
 
-The exported graph takes a batch of observations (N, *obs_shape) — float32, or uint8 for image
-spaces, as `reinforce.observations.encode_batch` gives them (the raw observation for Box spaces) —
-and returns, in this order:
+The exported graph takes one input, `obs`: a batch of observations (N, *obs_shape) as
+`reinforce.observations.encode_batch` gives them. Its dtype is the observation space's own for image
+spaces (a uint8 or bool Box of 2 or 3 dims: Atari frames are uint8, MinAtar's are bool) and float32 for
+everything else (Box vectors as they are; Discrete / MultiDiscrete parts one-hot, Dict / Tuple
+concatenated). `reinforce export` prints it, e.g. `input obs: bool (N, 10, 10, 4)`. It returns, in order:
 
     action       the deterministic action (the distribution's mode): the index (N,) int64 for
-                 Discrete, (N, K) int64 for MultiDiscrete, (N, n) float 0/1 for MultiBinary, and for
+                 Discrete, (N, K) int64 for MultiDiscrete, (N, n) float32 0/1 for MultiBinary, and for
                  Box the mean clipped to the bounds (or squashed into them), in the Box's shape
-    logits       Discrete / MultiDiscrete (concatenated, nvec's order) / MultiBinary: (N, n) float32
+    logits       (N, n) float32. Discrete: normalised log-probabilities (log-softmax; exp sums to 1).
+                 MultiDiscrete: each sub-action's log-probabilities, concatenated in nvec's order (N,
+                 sum(nvec)); each block's exp sums to 1. MultiBinary: each bit's Bernoulli log-odds,
+                 P(bit = 1) = sigmoid(logit), independent bits (the action is logit > 0)
     mean, log_std  Box instead of logits: the Gaussian's mean (before the squash, if any) and log σ (N, d)
 
 The observation normaliser is frozen into the graph, the weights into the .onnx file (only a policy with
 over 1 GiB of them keeps them in `<file>.data` beside it: ship both). Serving it needs only onnxruntime:
 
     session = onnxruntime.InferenceSession("policy.onnx")
-    action = session.run(None, {"obs": obs.astype(np.float32)})[0]
+    dtypes = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+    dtype = dtypes[session.get_inputs()[0].type]  # float32, or the image space's uint8 / bool
+    action = session.run(None, {"obs": obs.astype(dtype)})[0]
 """
 from __future__ import annotations
 

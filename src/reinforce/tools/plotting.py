@@ -223,6 +223,7 @@ def plot_runs(
     data = load_runs(run_dirs) if runs is None else runs
     fig = figure_of_runs(data, metric, x, threshold, points)
     out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)  # `plot --out plots/p.png` with no plots/ yet
     try:
         fig.savefig(out_png, dpi=dpi, bbox_inches="tight")  # "tight": a wide legend is never cut off
     finally:
@@ -254,6 +255,7 @@ def plot_profiles(
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=1, fontsize="small", frameon=False)
     out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out_png, dpi=dpi, bbox_inches="tight")
     finally:
