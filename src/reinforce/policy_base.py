@@ -91,8 +91,9 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     column outputs (the value head) and small batches measured no gain and keep F.linear, as do traced and
     compiled graphs (export, torch.compile).
     """
-    if (x.dim() == 2 and x.shape[0] >= 256 and weight.shape[0] >= 2 and x.is_cpu and bias is not None
-            and not torch.jit.is_tracing() and not torch.compiler.is_compiling()):
+    # (compiling first: a traced batch size compared with 256 becomes a guard that an export's dynamic batch violates)
+    if (not torch.compiler.is_compiling() and x.dim() == 2 and x.shape[0] >= 256 and weight.shape[0] >= 2 and x.is_cpu
+            and bias is not None and not torch.jit.is_tracing()):
         if x.shape[0] >= WIDE_BATCH_ROWS and weight.shape[0] <= 8:
             return torch.mm(weight, x.t()).add_(bias.unsqueeze(1)).t()  # the bias in place before the view: no CopySlices
         if narrow_to_wide(weight.shape[1], weight.shape[0]):
