@@ -106,7 +106,9 @@ def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path 
     if args.resume is not None:
         return _resume(args)
     if _uses_env_defaults(args) and cfg.normalize_observations and "normalize_observations" not in config_changes(args):
-        cfg = cfg.replace(normalize_observations=not _sees_images(cfg))
+        from reinforce.run.build import sees_images
+
+        cfg = cfg.replace(normalize_observations=not sees_images(cfg))
     if _uses_env_defaults(args) and not args.quiet and runtime.is_main_process():
         # stdout, not stderr: a start that fails (an env without support) stays one line on stderr
         print(defaults_notice(cfg, runtime.get_world_size()), flush=True)
@@ -183,24 +185,6 @@ def defaults_notice(cfg: Any, world_size: int = 1) -> str:
     ranks = f"; {world_size} processes: {world_size}x the envs and env steps" if world_size > 1 else ""
     return (f"reinforce: no --preset given: training {cfg.env_id} with {presets.describe(cfg)}{ranks} (the defaults "
             "for any env, with your flags); see reinforce presets")
-
-
-def _sees_images(cfg: Any) -> bool:
-    """Whether `cfg`'s env (with its wrappers) gives images to an encoder: there the any-env defaults' observation
-    normaliser has no part (the encoder scales pixels to [0, 1]), so the run's config should not claim it."""
-    from reinforce.encoders import make_encoder
-    from reinforce.envs.plugins import missing_package_is_one_line, wrap_all
-    from reinforce.envs.vector import check_env_id
-    from reinforce.observations import observation_spec
-    from reinforce.tools.evaluate import quiet_make
-
-    spec = check_env_id(cfg.env_id)
-    with missing_package_is_one_line(spec):  # an env whose package is missing says which extra to install
-        probe = wrap_all(quiet_make(spec.id), cfg.wrappers)
-    try:
-        return make_encoder(observation_spec(probe.observation_space), cfg.encoder) is not None
-    finally:
-        probe.close()
 
 
 def _check_not_fewer(dirs: list[Path], epochs: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -132,3 +133,10 @@ def wrap_all(env: gym.Env, specs: Sequence[str]) -> gym.Env:
 def wrapper_list(specs: Sequence[str]) -> list[Callable[[Any], Any]]:
     """The wrappers of `specs` as gym.make_vec takes them (one function per wrapper, innermost first)."""
     return [wrapper_factory(s) for s in specs]
+
+
+def quiet_make(env_id: str, **kwargs: Any) -> gym.Env:
+    """`gym.make` without the "CartPole-v0 is out of date" notice: v0 is the article's env, on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return gym.make(env_id, **kwargs)

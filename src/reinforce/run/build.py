@@ -7,7 +7,10 @@ import torch
 from reinforce.config import Config
 from reinforce.dist import runtime
 from reinforce.dist.reducer import JobReducer
-from reinforce.envs.vector import VecEnv, check_device, make_vec_env
+from reinforce.encoders import make_encoder
+from reinforce.envs.plugins import missing_package_is_one_line, quiet_make, wrap_all
+from reinforce.envs.vector import VecEnv, check_device, check_env_id, make_vec_env
+from reinforce.observations import observation_spec
 from reinforce.policies import Policy, make_policy
 from reinforce.reduce import LOCAL
 from reinforce.run.agent import Reinforce
@@ -31,6 +34,18 @@ def policy_for(cfg: Config, observation_space: gym.Space, action_space: gym.Spac
         state_dependent_std=cfg.state_dependent_std,
         mirror_obs_signs=cfg.mirror_obs_signs,
     )
+
+
+def sees_images(cfg: Config) -> bool:
+    """Whether `cfg`'s env (with its wrappers) gives images to an encoder: there the any-env defaults' observation
+    normaliser has no part (the encoder scales pixels to [0, 1]), so a run's config should not claim it."""
+    spec = check_env_id(cfg.env_id)
+    with missing_package_is_one_line(spec):  # an env whose package is missing says which extra to install
+        probe = wrap_all(quiet_make(spec.id), cfg.wrappers)
+    try:
+        return make_encoder(observation_spec(probe.observation_space), cfg.encoder) is not None
+    finally:
+        probe.close()
 
 
 def build(cfg: Config, rank: int = 0, world_size: int = 1) -> tuple[VecEnv, Policy, Reinforce]:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from reinforce import config as config_mod
 from reinforce.checks import require_int
 from reinforce.config import Config
-from reinforce.envs.plugins import wrap_all
+from reinforce.envs.plugins import quiet_make, wrap_all
 from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
 from reinforce.policies import Policy
 from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_checkpoint, load_module_state, load_safely
@@ -28,16 +26,9 @@ from reinforce.run.build import policy_for
 from reinforce.tools.episodes import run_episodes
 
 __all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "check_finite_state", "evaluate_run", "format_json", "format_table", "load_run_policy",
-           "quiet_make", "read_run_config", "run_episodes"]
+           "read_run_config", "run_episodes"]
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
-
-
-def quiet_make(env_id: str, **kwargs: Any) -> gym.Env:
-    """`gym.make` without the "CartPole-v0 is out of date" notice: v0 is the article's env, on purpose."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return gym.make(env_id, **kwargs)
 
 
 @dataclass
