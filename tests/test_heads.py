@@ -213,11 +213,11 @@ def test_an_integer_box_of_actions_is_refused_with_what_to_use_instead():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: CategoricalPolicy(4, 0), "n_actions must be a positive integer, got 0"),
-    (lambda: CategoricalPolicy(-1, 2), "obs_dim must be a positive integer, got -1"),
-    (lambda: BernoulliPolicy(3, 2.5), "n must be a positive integer, got 2.5"),
-    (lambda: DiagonalGaussianPolicy(3, 0), "act_dim must be a positive integer"),
-    (lambda: CategoricalPolicy(4, 2, hidden_sizes=(64, 0)), r"hidden_sizes\[1\] must be a positive integer"),
+    (lambda: CategoricalPolicy(4, 0), r"n_actions must be >= 1 \(an integer\), got 0"),
+    (lambda: CategoricalPolicy(-1, 2), r"obs_dim must be >= 1 \(an integer\), got -1"),
+    (lambda: BernoulliPolicy(3, 2.5), r"n must be >= 1 \(an integer\), got 2.5"),
+    (lambda: DiagonalGaussianPolicy(3, 0), r"act_dim must be >= 1 \(an integer\)"),
+    (lambda: CategoricalPolicy(4, 2, hidden_sizes=(64, 0)), r"hidden_sizes\[1\] must be >= 1 \(an integer\)"),
 ])
 def test_policy_sizes_must_be_positive_integers(make, message):
     with pytest.raises(ValueError, match=message):

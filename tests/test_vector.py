@@ -107,8 +107,8 @@ def test_num_envs_checked():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(seed="a"), "seed must be a non-negative integer or None, got 'a'"),
-    (dict(seed=-1), "seed must be a non-negative integer"),
+    (dict(seed="a"), r"seed must be >= 0 \(an integer\), got 'a'"),
+    (dict(seed=-1), r"seed must be >= 0 \(an integer\), got -1"),
     (dict(device="tpu"), "unknown device 'tpu'; use cpu, cuda, cuda:N or mps"),
     (dict(device="cuda:7"), "device 'cuda:7' is not available"),
     (dict(backend="native", env_kwargs={"sutton_barto_reward": True}),

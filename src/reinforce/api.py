@@ -14,9 +14,9 @@ from reinforce.run.checkpoint import check_matches_config, load_checkpoint, load
 from reinforce.run.folder import CHECKPOINT, CONFIG, POLICY, fresh_folder
 from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY
 from reinforce.run.trainer import train as train_run
-from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, run_episodes, summary_stats
+from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluate_run, evaluation_env, run_episodes, summary_stats
 from reinforce.checks import require_int
-from reinforce.envs.vector import VecEnv, check_env_id, make_vec_env
+from reinforce.envs.vector import VecEnv
 from reinforce.policies import check_policy_fits
 
 
@@ -113,11 +113,8 @@ def evaluate(
             if env_id is None:
                 raise
             cfg = None
-        same = cfg is not None and (env_id is None or check_env_id(env_id).id == cfg.env_id)
         seed = (0 if cfg is None else cfg.seed) + EVAL_SEED_OFFSET if seed is None else seed
-        env = make_vec_env(env_id or cfg.env_id, num_envs or min(episodes, 16), seed=seed,
-                           backend=cfg.backend if same else "auto", device=str(agent.device),
-                           wrappers=cfg.wrappers if same else ())
+        env = evaluation_env(cfg, num_envs or min(episodes, 16), seed, agent.device, env_id)
     seed = EVAL_SEED_OFFSET if seed is None else seed
     try:
         check_policy_fits(agent.policy, env)  # another env's spaces: one line, not a shape error from the network

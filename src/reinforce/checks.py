@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 
 def require_int(name: str, value: Any, minimum: int = 0) -> int:
-    """`value` as an int if it is an integer (not a bool) >= `minimum`, else a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """`value` as an int if it is an integer (not a bool; numpy's too, as Gymnasium's space sizes are) >= `minimum`,
+    else a ValueError naming `name`."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum:
         raise ValueError(f"{name} must be >= {minimum} (an integer), got {value!r}")
-    return int(value)
+    return number
 
 
 def require_finite(name: str, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False) -> float:

@@ -81,13 +81,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = (args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")) if solo else None
     helper = BackgroundPlot.start(out) if solo and args.plot else None
     try:
-        return _train(args, cfg, stop_at, out, helper)
+        return _train(args, cfg, out, helper)
     finally:
         if helper is not None:
             helper.cancel()  # a no-op once it has drawn
 
 
-def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path | None, helper: Any) -> int:
+def _train(args: argparse.Namespace, cfg: Any, out: Path | None, helper: Any) -> int:
     from reinforce.dist import launch, runtime
     from reinforce.run.trainer import DEFAULT_CHECKPOINT_EVERY, train
 
@@ -105,15 +105,16 @@ def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path 
         runtime.init_from_env()
     if args.resume is not None:
         return _resume(args)
-    if _uses_env_defaults(args) and cfg.normalize_observations and "normalize_observations" not in config_changes(args):
+    env_defaults = _uses_env_defaults(args)
+    if env_defaults and cfg.normalize_observations and "normalize_observations" not in config_changes(args):
         from reinforce.run.build import sees_images
 
         cfg = cfg.replace(normalize_observations=not sees_images(cfg))
-    if _uses_env_defaults(args) and not args.quiet and runtime.is_main_process():
+    if env_defaults and not args.quiet and runtime.is_main_process():
         # stdout, not stderr: a start that fails (an env without support) stays one line on stderr
         print(defaults_notice(cfg, runtime.get_world_size()), flush=True)
     if args.seeds is not None:
-        return _train_seeds(args, cfg, stop_at)
+        return _train_seeds(args, cfg)
     out = out or args.out or _default_folder(args, Path("runs") / f"{_run_name(args, cfg)}-seed{cfg.seed}")
     with _curve_plot(args, out, helper) as draw:
         train(
@@ -123,7 +124,6 @@ def _train(args: argparse.Namespace, cfg: Any, stop_at: float | None, out: Path 
             force=args.force,
             checkpoint_every=DEFAULT_CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
             tensorboard=args.tensorboard,
-            stop_at=stop_at,
             callbacks=_callbacks(args, out),
         )
         draw()
@@ -200,7 +200,7 @@ def _check_not_fewer(dirs: list[Path], epochs: int) -> None:
             )
 
 
-def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config, stop_at: float | None) -> int:
+def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from reinforce.tools.seeds import parse_seeds, prepare_seeds, run_parallel
 
     if "seed" in flag_overrides(args) or any(o.split("=", 1)[0].strip() == "seed" for o in args.overrides):
@@ -209,8 +209,9 @@ def _train_seeds(args: argparse.Namespace, cfg: config_mod.Config, stop_at: floa
     root = args.out or _default_folder(args, Path("runs") / _run_name(args, cfg))
     dirs = prepare_seeds(cfg, seeds, root, force=args.force)
     print(f"training seeds {args.seeds} of {cfg.env_id} -> {root}/seed<k>", flush=True)
+    # (no --stop-at-threshold for the seeds: their configs hold stop_at_return)
     codes, stopped = run_parallel(dirs, args.jobs, args.checkpoint_every, args.tensorboard,
-                                  extra_args=_child_flags(args, stop_at), keep_warnings=not args.quiet)
+                                  extra_args=_child_flags(args, None), keep_warnings=not args.quiet)
     return _finish_seeds(root, dirs, codes, stopped)
 
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from reinforce.distributions import DiagGaussian, SquashedDiagGaussian
 from reinforce.encoders import ImageEncoder
-from reinforce.policy_base import Linear, Policy, mlp, positive_sizes
+from reinforce.checks import require_int
+from reinforce.policy_base import Linear, Policy, mlp
 from reinforce.spaces import ActionSpec
 
 STD_HEAD_RANGE = 4.0  # a state-dependent σ stays within e^±4 (×55) of the learned vector's
@@ -66,8 +67,7 @@ class DiagonalGaussianPolicy(Policy):
         of ±1: μ is made odd and σ(s) even under that mirror of the raw observation (the actions' bounds,
         when squashed, must then be symmetric)."""
         super().__init__()
-        positive_sizes(obs_dim=obs_dim, act_dim=act_dim)
-        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.obs_dim, self.act_dim = require_int("obs_dim", obs_dim, 1), require_int("act_dim", act_dim, 1)
         self.mu = mlp(self._set_encoder(obs_dim, encoder), self.act_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
         self.std_head: nn.Linear | None = None

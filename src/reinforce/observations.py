@@ -138,38 +138,45 @@ def _indices(space: gym.Space, raw: np.ndarray, start: Any, n: Any) -> np.ndarra
     return index
 
 
-def _flatten(space: gym.Space, obs: Any, n: int, top: bool = False) -> list[np.ndarray]:
-    """Parts (n, d) float32 of a batch of n observations of `space` (Gymnasium's batched layout)."""
+def _flatten(space: gym.Space, obs: Any, n: int, top: bool = False, check: bool = False) -> list[np.ndarray]:
+    """Parts (n, d) float32 of a batch of n observations of `space` (Gymnasium's batched layout); `check`: Discrete
+    values must be states of their space (`_indices`; an env's are, a caller's may not be)."""
     if isinstance(space, (gym.spaces.Box, gym.spaces.MultiBinary)):
         return [np.asarray(obs, dtype=np.float32).reshape(n, -1)]
     if isinstance(space, gym.spaces.Discrete):
-        return [_one_hot(_indices(space, np.asarray(obs).reshape(n), int(space.start), int(space.n)), int(space.n))]
+        raw = np.asarray(obs).reshape(n)
+        index = _indices(space, raw, int(space.start), int(space.n)) if check else raw - int(space.start)
+        return [_one_hot(index, int(space.n))]
     if isinstance(space, gym.spaces.MultiDiscrete):
-        idx = _indices(space, np.asarray(obs).reshape(n, -1), space.start.reshape(1, -1), space.nvec.reshape(1, -1))
+        raw, start = np.asarray(obs).reshape(n, -1), space.start.reshape(1, -1)
+        idx = _indices(space, raw, start, space.nvec.reshape(1, -1)) if check else raw - start
         return [_one_hot(idx[:, k], int(m)) for k, m in enumerate(space.nvec.reshape(-1))]
     if isinstance(space, gym.spaces.Dict):
         if not isinstance(obs, Mapping):
             raise ValueError(f"an observation of {space} is a dict of its parts, got {type(obs).__name__}")
         parts = []
         for k, s in space.spaces.items():
-            if (top and k == MASK_KEY) or not _vector_width(s, k, []):  # never read (text): need not be given
+            if top and k == MASK_KEY:
                 continue
-            if k not in obs:
+            if k not in obs:  # (a part that is not numbers, text, is never read: it need not be given)
+                if not _vector_width(s, k, []):
+                    continue
                 raise ValueError(f"the observation has no {k!r}; {space} needs "
                                  f"{', '.join(repr(k) for k, s in space.spaces.items() if _vector_width(s, k, []))}")
-            parts += _flatten(s, obs[k], n)
+            parts += _flatten(s, obs[k], n, check=check)
         return parts
     if isinstance(space, gym.spaces.Tuple):
-        return [p for i, s in enumerate(space.spaces) for p in _flatten(s, obs[i], n)]
+        return [p for i, s in enumerate(space.spaces) for p in _flatten(s, obs[i], n, check=check)]
     return []  # not numbers: dropped (observation_spec has said so)
 
 
 _noticed: set[tuple[str, ...]] = set()
 
 
-def encode_batch(space: gym.Space, spec: ObsSpec, obs: Any, n: int) -> np.ndarray:
+def encode_batch(space: gym.Space, spec: ObsSpec, obs: Any, n: int, check: bool = False) -> np.ndarray:
     """A batch of n observations (Gymnasium's batched layout) as the policy takes them: (n, D) float32
-    for vectors, (n, *shape) in the image's dtype for images; always a fresh array."""
+    for vectors, (n, *shape) in the image's dtype for images; always a fresh array. `check`: Discrete parts must be
+    states of their space (for a caller's input, as `predict` takes; an env's step skips the cost, ~5 µs)."""
     if spec.kind == "image":
         array = np.array(obs, dtype=np.bool_ if spec.dtype == "bool" else np.uint8)
         if array.size != n * spec.flat_dim:
@@ -179,7 +186,7 @@ def encode_batch(space: gym.Space, spec: ObsSpec, obs: Any, n: int) -> np.ndarra
         _noticed.add(spec.unread)
         warnings.warn(f"observation parts {', '.join(spec.unread)} are not numbers (text), which the policy cannot read: dropped "
                       "(wrap the env to encode them if the task needs them)", stacklevel=3)
-    parts = _flatten(space, obs, n, top=True)
+    parts = _flatten(space, obs, n, top=True, check=check)
     array = np.concatenate(parts, axis=1) if len(parts) > 1 else np.array(parts[0], dtype=np.float32)
     if array.shape != (n, spec.flat_dim):
         raise ValueError(f"observations of shape {array.shape} do not match the space {space} ({spec.flat_dim} values "

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from reinforce.checks import require_int
 from reinforce.distributions import BernoulliDist, CategoricalDist, MultiCategoricalDist
 from reinforce.encoders import ImageEncoder, make_encoder
 from reinforce.gaussian import DiagonalGaussianPolicy
 from reinforce.observations import observation_spec
-from reinforce.policy_base import ACTIVATIONS, MLP, Linear, Policy, logit_difference, mlp, positive_sizes
+from reinforce.policy_base import ACTIVATIONS, MLP, Linear, Policy, logit_difference, mlp
 from reinforce.spaces import ActionSpec, action_spec
 
 __all__ = ["ACTIVATIONS", "BernoulliPolicy", "CategoricalPolicy", "DiagonalGaussianPolicy", "MultiCategoricalPolicy",
@@ -48,8 +49,7 @@ class CategoricalPolicy(Policy):
                  encoder: ImageEncoder | None = None, mirror_obs_signs: Sequence[int] = ()):
         """`logits` = mlp(obs_dim (or the encoder's features) -> n_actions) with `hidden_sizes` and `activation`."""
         super().__init__()
-        positive_sizes(obs_dim=obs_dim, n_actions=n_actions)
-        self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
+        self.obs_dim, self.n_actions = require_int("obs_dim", obs_dim, 1), require_int("n_actions", n_actions, 1)
         self.logits = mlp(self._set_encoder(obs_dim, encoder), self.n_actions, hidden_sizes, activation)
         self._set_mirror(mirror_obs_signs)
 
@@ -98,8 +98,7 @@ class MultiCategoricalPolicy(Policy):
                  encoder: ImageEncoder | None = None):
         """`logits` = mlp(obs_dim (or the encoder's features) -> sum(nvec)) with `hidden_sizes` and `activation`."""
         super().__init__()
-        positive_sizes(obs_dim=obs_dim)
-        self.obs_dim, self.nvec = int(obs_dim), tuple(int(n) for n in nvec)
+        self.obs_dim, self.nvec = require_int("obs_dim", obs_dim, 1), tuple(int(n) for n in nvec)
         if not self.nvec or min(self.nvec) < 1:
             raise ValueError(f"nvec must be a non-empty list of positive counts, got {nvec}")
         self.logits = mlp(self._set_encoder(obs_dim, encoder), sum(self.nvec), hidden_sizes, activation)
@@ -124,8 +123,7 @@ class BernoulliPolicy(Policy):
     def __init__(self, obs_dim: int, n: int, hidden_sizes: Sequence[int] = (), activation: str = "tanh",
                  encoder: ImageEncoder | None = None):
         super().__init__()
-        positive_sizes(obs_dim=obs_dim, n=n)
-        self.obs_dim, self.n = int(obs_dim), int(n)
+        self.obs_dim, self.n = require_int("obs_dim", obs_dim, 1), require_int("n", n, 1)
         self.logits = mlp(self._set_encoder(obs_dim, encoder), self.n, hidden_sizes, activation)
 
     def pi(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> BernoulliDist:

@@ -5,8 +5,6 @@ reinforce.gaussian (the diagonal Gaussian); both import this module, never the o
 """
 from __future__ import annotations
 
-import operator
-
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.distributions import Distribution
 
+from reinforce.checks import require_int
 from reinforce.encoders import ImageEncoder
 from reinforce.normalization import ObsNormalizer
 from reinforce.spaces import ActionSpec
@@ -207,22 +206,12 @@ class MLP(nn.Sequential):
         return x
 
 
-def positive_sizes(**sizes: Any) -> None:
-    """A ValueError naming the first of `sizes` (name=value) that is not a positive integer (numpy's count too)."""
-    for name, value in sizes.items():
-        try:
-            ok = not isinstance(value, bool) and operator.index(value) >= 1
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int] = (), activation: str = "relu") -> MLP:
     """Linear layers with `activation` between them; `hidden_sizes=()` gives a single Linear."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    positive_sizes(**{f"hidden_sizes[{i}]": h for i, h in enumerate(hidden_sizes)})
+    for i, width in enumerate(hidden_sizes):
+        require_int(f"hidden_sizes[{i}]", width, 1)
     sizes = [in_dim, *hidden_sizes, out_dim]
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):

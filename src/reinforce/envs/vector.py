@@ -27,7 +27,6 @@ import warnings
 from typing import Any, Protocol
 
 import gymnasium as gym
-import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
@@ -135,8 +134,7 @@ def make_vec_env(
     describe itself as a Config (Reinforce.describe) for saving and evaluating.
     """
     num_envs = require_int("num_envs", num_envs, 1)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    seed = None if seed is None else require_int("seed", seed, 0)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     device = check_device(device)
@@ -144,13 +142,13 @@ def make_vec_env(
     native = NATIVE_ENVS.get(spec.id)
     if backend == "native" and native is None:
         raise ValueError(f"no native batched env for {spec.id!r}; use backend 'sync' or 'async'")
-    made_with = {"backend": backend, "wrappers": tuple(wrappers), "env_kwargs": dict(env_kwargs or {})}
     env_kwargs = dict(env_kwargs or {})
     if env_kwargs.get("dtype", torch.float32) != torch.float32:  # the VecEnv contract: float32 observations
         raise ValueError(f"dtype {env_kwargs['dtype']} is for checking a native env against Gymnasium's "
                          "(reinforce.envs.native.make_native); training and evaluation take float32 observations")
     if "max_episode_steps" in env_kwargs and env_kwargs["max_episode_steps"] is None:
         del env_kwargs["max_episode_steps"]  # None: the registered limit, as gymnasium.make reads it, on every backend
+    made_with = {"backend": backend, "wrappers": tuple(wrappers), "env_kwargs": dict(env_kwargs)}
     # an unknown wrapper fails here, before any env is built; callables in env_kwargs go outermost
     wrap = wrapper_list(wrappers) + list(env_kwargs.pop("wrappers", None) or [])
     if wrap and backend in ("native", "envpool"):

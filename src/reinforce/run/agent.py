@@ -118,7 +118,7 @@ class Reinforce(PolicyGradient):
         n = 1 if single else batch_size(batch)
         if action_mask is None and spec.mask_key is not None:
             action_mask = mask_of(spec, batch)
-        x = torch.as_tensor(encode_batch(space, spec, batch, n), device=self.device)
+        x = torch.as_tensor(encode_batch(space, spec, batch, n, check=True), device=self.device)  # a caller's input
         if action_mask is None:
             action = self.policy.act(x, deterministic=deterministic)
         else:

@@ -101,7 +101,7 @@ def load_group(paths: Sequence[str | Path], source: str | None = None) -> Group:
     if source is None:
         source = "eval" if all(current.values()) else "train"
     if source == "eval":
-        scores = np.array([_eval_return(r, epochs[r]) for r in runs])
+        scores = np.array([_eval_return(r, current[r], epochs[r]) for r in runs])
     else:
         missing = table.loc[table["final_return"].isna(), "run"]
         if len(missing):
@@ -110,10 +110,10 @@ def load_group(paths: Sequence[str | Path], source: str | None = None) -> Group:
     return Group(name, runs, envs[0], scores, source, env_steps, tuple(notes))
 
 
-def _eval_return(run: Path, epochs: int | None = None) -> float:
-    path = eval_file(run, epochs)
+def _eval_return(run: Path, path: Path | None, epochs: int) -> float:
+    """The mean return in `path`, the run's eval file found for its epoch count (load_group looked it up once)."""
     if path is None:
-        raise FileNotFoundError(f"{run} has no eval_<N>.json" + (f" scoring its epoch {epochs}" if epochs is not None else ""))
+        raise FileNotFoundError(f"{run} has no eval_<N>.json scoring its epoch {epochs}")
     try:
         return float(json.loads(path.read_text())["return"]["mean"])
     except (ValueError, KeyError, TypeError) as err:

@@ -24,13 +24,13 @@ import torch
 
 from reinforce.checks import require_int
 from reinforce.dist import runtime
-from reinforce.envs.vector import VecEnv, make_vec_env
+from reinforce.envs.vector import VecEnv
 from reinforce.metrics import Metrics
 from reinforce.policies import check_policy_fits
 from reinforce.run.callbacks import Callback
 from reinforce.run.folder import write_text_atomic
 from reinforce.tools.episodes import run_episodes
-from reinforce.tools.evaluate import EVAL_SEED_OFFSET
+from reinforce.tools.evaluate import EVAL_SEED_OFFSET, evaluation_env
 
 EVAL_KEYS = ("eval/return_mean", "eval/return_std", "eval/length_mean")
 
@@ -71,24 +71,24 @@ class EvalCallback(Callback):
 
     def on_training_start(self, agent: Any) -> None:
         self.agent = agent
-        if self.best_path is not None:
-            try:  # the best policy is kept with agent.save: an agent that cannot be saved says so now, not mid-run
-                agent.describe()
-            except ValueError as err:
+        cfg = None
+        if self.given_env is None or self.best_path is not None:  # to build the env, or to save the best policy
+            try:
+                cfg = agent.describe()
+            except ValueError as err:  # an agent that cannot be saved says so now, not at its first better score
+                if self.best_path is None:
+                    raise
                 raise ValueError(f"EvalCallback(best_path=...) keeps the best policy with agent.save, but {err}") from None
+        if self.seed is None:
+            self.seed = EVAL_SEED_OFFSET + (0 if self.given_env is not None else cfg.seed)
         if self.given_env is not None:
             check_policy_fits(agent.policy, self.given_env)
-            self.seed = EVAL_SEED_OFFSET if self.seed is None else self.seed
             self.env = self.given_env
         else:
-            cfg = agent.describe()
-            if self.seed is None:
-                self.seed = cfg.seed + EVAL_SEED_OFFSET
             if not runtime.is_main_process():
                 return
             with torch.random.fork_rng(devices=[]):  # building an env may draw from torch's RNG
-                self.env = make_vec_env(cfg.env_id, self.num_envs, seed=self.seed, backend=cfg.backend,
-                                        device=str(agent.device), wrappers=cfg.wrappers)
+                self.env = evaluation_env(cfg, self.num_envs, self.seed, agent.device)
         if self.best_path is not None and self._score_file().is_file():
             self.best = float(json.loads(self._score_file().read_text())["return_mean"])
 

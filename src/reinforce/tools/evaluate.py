@@ -25,7 +25,7 @@ from reinforce.run.checkpoint import CHECKPOINT, check_matches_config, load_chec
 from reinforce.run.build import policy_for
 from reinforce.tools.episodes import run_episodes
 
-__all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "check_finite_state", "evaluate_run", "format_json", "format_table", "load_run_policy",
+__all__ = ["EVAL_SEED_OFFSET", "LoadedPolicy", "check_finite_state", "evaluate_run", "evaluation_env", "format_json", "format_table", "load_run_policy",
            "read_run_config", "run_episodes"]
 
 EVAL_SEED_OFFSET = 1000  # default evaluation seed = run seed + this, so episodes differ from training's first
@@ -116,6 +116,15 @@ def load_run_policy(run_dir: str | Path, device: str | torch.device = "cpu", env
     return LoadedPolicy(cfg, policy.to(device).eval(), epochs, source)
 
 
+def evaluation_env(cfg: Config | None, num_envs: int, seed: int, device: str | torch.device, env_id: str | None = None,
+                   backend: str | None = None) -> VecEnv:
+    """A fresh env to score `cfg`'s policy in: `cfg`'s id with its backend and wrappers (`backend` overrides it), or
+    `env_id`'s plain env when that names another id (or there is no cfg: an agent whose env no Config rebuilds)."""
+    same = cfg is not None and (env_id is None or check_env_id(env_id).id == cfg.env_id)
+    return make_vec_env(env_id or cfg.env_id, num_envs, seed=seed, backend=(backend or cfg.backend) if same else "auto",
+                        device=str(device), wrappers=cfg.wrappers if same else ())
+
+
 def summary_stats(values: np.ndarray) -> dict[str, float]:
     return {
         "mean": float(values.mean()),
@@ -147,13 +156,10 @@ def evaluate_run(
     cfg = read_run_config(run_dir)
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else require_int("seed", seed, 0)
     num_envs = min(episodes, 16) if num_envs is None else require_int("num_envs", num_envs, 1)
-    backend = cfg.backend if backend is None else backend
-    same = env_id is None or check_env_id(env_id).id == cfg.env_id
     with torch.random.fork_rng(devices=[]):  # building and sampling leave the caller's torch RNG as it was
         own_env = env is None
         if own_env:
-            env = make_vec_env(env_id or cfg.env_id, num_envs, seed=seed, backend=backend if same else "auto",
-                               device=device, wrappers=cfg.wrappers if same else ())
+            env = evaluation_env(cfg, num_envs, seed, device, env_id, backend)
         try:
             loaded = load_run_policy(run_dir, env.device, env=env)
             torch.manual_seed(seed)  # the sampled actions depend on the seed only
@@ -164,7 +170,7 @@ def evaluate_run(
     return {
         "run": str(run_dir),
         "env_id": getattr(getattr(env, "spec", None), "id", None) or env_id or cfg.env_id,
-        "backend": backend if own_env else "given",
+        "backend": env.made_with["backend"] if own_env else "given",
         "policy": str(loaded.source),
         "trained_epochs": loaded.epochs,
         "episodes": episodes,
